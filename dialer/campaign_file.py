@@ -1,0 +1,469 @@
+"""The campaign file: a streaming, defensive reader of the CSV supervisors upload.
+
+UTF-8 (with or without BOM) or Latin-1/cp1252 as Brazilian spreadsheets export it,
+detected line by line; comma, semicolon or tab, detected from the header; one row per
+phone. Columns by header name, in any order (``REQUIRED`` and ``OPTIONAL``).
+
+``CampaignReader(fh, …)`` checks the header at once (``HeaderError`` before anything is
+yielded: nothing gets written for a file with a wrong header), then iterating yields a
+``CampaignRow`` for each good row and a ``RowError`` — line, column, value, reason —
+for each bad one. A bad row never stops the file. Memory stays flat: rows are read one
+at a time; only a 64-bit fingerprint per (account, phone) is kept to find duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import BinaryIO
+
+from dialer.domain import Account, AccountStatus, Consent, PaymentMethod, Phone, PhoneType
+from dialer.errors import HeaderError, UnsupportedNumber
+from dialer.local_time import BR_DDD, is_valid_zone, number_country, region_known, split_region
+
+REQUIRED = ("account_id", "name", "phone", "due_date", "amount")
+OPTIONAL = (
+    "currency", "payment_method", "phone_type", "provided_by_debtor", "consent_voice",
+    "consent_sms", "timezone", "region", "status", "verify_birth_year", "verify_digits",
+    "boleto_line",
+)
+KNOWN = frozenset(REQUIRED + OPTIONAL)
+
+MAX_LINE_BYTES = 64 * 1024
+MAX_FIELD = {"account_id": 64, "name": 120, "phone": 40, "boleto_line": 60}
+DEFAULT_MAX_FIELD = 100
+CURRENCIES = frozenset({"BRL", "USD"})
+MAX_AMOUNT = Decimal("1000000000")
+
+_TRUE = frozenset({"true", "t", "sim", "s", "yes", "y", "1", "verdadeiro", "v", "x"})
+_FALSE = frozenset({"false", "f", "nao", "não", "n", "no", "0", "falso"})
+_DIGITS = re.compile(r"\D+")
+_ACCOUNT_ID = re.compile(r"^[\w.\-/:#@+]{1,64}$", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    line: int
+    account: Account
+    phone: Phone
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    errors: tuple[FieldError, ...]
+    account_id: str = ""
+
+    def describe(self) -> str:
+        return "; ".join(
+            f"line {self.line}, column {e.column}: {e.reason}"
+            + (f" (got {_clip(e.value)!r})" if e.value else "")
+            for e in self.errors
+        )
+
+
+def _clip(value: str, n: int = 40) -> str:
+    return value if len(value) <= n else value[:n] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class RowDefaults:
+    consent_voice: bool = False
+    consent_sms: bool = False
+    currency: str = "BRL"
+
+
+Hasher = Callable[[str, str, str], str]
+
+
+def make_hasher(secret: bytes) -> Hasher:
+    """A salted hash for IVR second factors: ``hasher(account_id, kind, value)``."""
+
+    def hasher(account_id: str, kind: str, value: str) -> str:
+        msg = f"{account_id}\x1f{kind}\x1f{value}".encode()
+        return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:32]
+
+    return hasher
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _decoded_lines(fh: BinaryIO, oversized: set[int]) -> Iterator[str]:
+    """Physical lines as text: UTF-8 where it decodes, cp1252 (then Latin-1) where not."""
+    number = 0
+    while True:
+        raw = fh.readline(MAX_LINE_BYTES)
+        if not raw:
+            return
+        number += 1
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while True:  # drain the rest of an absurd line without keeping it
+                more = fh.readline(MAX_LINE_BYTES)
+                if not more or more.endswith(b"\n"):
+                    break
+            oversized.add(number)
+            yield "\n"
+            continue
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                yield raw.decode("cp1252")
+            except UnicodeDecodeError:
+                yield raw.decode("latin-1")
+
+
+def _normalise_header(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().strip('"').strip().lower())
+
+
+# ------------------------------------------------------------------ field parsers
+
+
+def parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in _TRUE:
+        return True
+    if t in _FALSE:
+        return False
+    raise ValueError("is not true/false, sim/não, yes/no or 1/0")
+
+
+def parse_date(text: str) -> date:
+    t = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+            d = date.fromisoformat(t)
+        elif re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", t):
+            day, month, year = (int(p) for p in t.split("/"))
+            d = date(year, month, day)
+        else:
+            raise ValueError("is not a date like 2026-11-13 or 13/11/2026")
+    except ValueError as exc:
+        if "is not a date" in str(exc):
+            raise
+        raise ValueError("is not a real calendar date") from None
+    if not 2000 <= d.year <= 2100:
+        raise ValueError("year out of range (2000-2100)")
+    return d
+
+
+def parse_amount(text: str) -> Decimal:
+    t = text.strip().replace("R$", "").replace("US$", "").replace("$", "").replace(" ", "")
+    t = t.replace("\u00a0", "")
+    if not t:
+        raise ValueError("is empty")
+    if t.startswith("-"):
+        raise ValueError("is negative")
+    if not re.fullmatch(r"[\d.,]+", t):
+        raise ValueError("is not a number like 1234.56 or 1.234,56")
+    if "," in t and "." in t:
+        if t.rfind(",") > t.rfind("."):  # 1.234,56
+            t = t.replace(".", "").replace(",", ".")
+        else:  # 1,234.56
+            t = t.replace(",", "")
+    elif "," in t:
+        if t.count(",") > 1:
+            raise ValueError("has more than one decimal comma")
+        t = t.replace(",", ".")
+    elif t.count(".") > 1:
+        if not re.fullmatch(r"\d{1,3}(\.\d{3})+", t):
+            raise ValueError("is not a number like 1234.56 or 1.234,56")
+        t = t.replace(".", "")
+    try:
+        value = Decimal(t)
+    except InvalidOperation:
+        raise ValueError("is not a number like 1234.56 or 1.234,56") from None
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError("has more than two decimals (ambiguous: write 1234.00 or 1.234,00)")
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    if value >= MAX_AMOUNT:
+        raise ValueError("is absurdly large")
+    return value.quantize(Decimal("0.01"))
+
+
+def normalise_phone(text: str) -> tuple[str, PhoneType]:
+    """Any human format -> (E.164, type from the number). Default region BR.
+
+    Brazilian numbers take a fast path over the national numbering plan; anything else
+    goes through ``phonenumbers``. Raises ValueError with the reason.
+    """
+    t = text.strip()
+    if not t:
+        raise ValueError("is empty")
+    digits = _DIGITS.sub("", t)
+    if not t.startswith("+") and not t.startswith("00"):
+        national = digits.lstrip("0") if digits.startswith("0") else digits
+        if len(national) in (12, 13) and national.startswith("55") and len(digits) == len(national):
+            national = national[2:]
+        if len(national) in (10, 11) and national[:2] in BR_DDD:
+            subscriber = national[2:]
+            if len(subscriber) == 9:
+                if subscriber[0] != "9":
+                    raise ValueError("is not a valid Brazilian mobile number (must start with 9)")
+                return "+55" + national, PhoneType.MOBILE
+            if subscriber[0] in "2345":
+                return "+55" + national, PhoneType.HOME
+            raise ValueError("is not a valid Brazilian number")
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(t, "BR")
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("is not a valid phone number")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    try:
+        number_country(e164)
+    except UnsupportedNumber:
+        raise ValueError("is in a country with no rule pack (Régua contacts BR and US)") from None
+    kind = phonenumbers.number_type(parsed)
+    if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
+        return e164, PhoneType.HOME
+    if kind in (phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        return e164, PhoneType.MOBILE  # the stricter assumption (TCPA consent)
+    raise ValueError("is not a personal line (toll-free, premium or VoIP service)")
+
+
+def _enum(cls: type, text: str, column: str) -> object:
+    t = text.strip().lower().replace("á", "a")
+    try:
+        return cls(t)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
+        raise ValueError(f"must be one of {allowed}") from None
+
+
+# ------------------------------------------------------------------ the reader
+
+
+class CampaignReader:
+    """Iterate a campaign file: ``CampaignRow`` or ``RowError`` per data row."""
+
+    def __init__(
+        self,
+        fh: BinaryIO,
+        *,
+        defaults: RowDefaults | None = None,
+        hasher: Hasher | None = None,
+        check_duplicates: bool = True,
+        today: date | None = None,
+    ) -> None:
+        self._fh = fh
+        self.defaults = defaults or RowDefaults()
+        self._hasher = hasher or make_hasher(b"regua-dev")
+        self._check_duplicates = check_duplicates
+        self._today = today or date.today()
+        self._oversized: set[int] = set()
+        self._lines = _decoded_lines(fh, self._oversized)
+        first = next(self._lines, None)
+        if first is None or not first.strip():
+            raise HeaderError("line 1: the file is empty (expected a header row)")
+        self.delimiter = max((";", ",", "\t"), key=first.count)
+        header = next(csv.reader([first], delimiter=self.delimiter))
+        self.columns = [_normalise_header(h) for h in header]
+        seen: set[str] = set()
+        for name in self.columns:
+            if name in seen and name:
+                raise HeaderError(f"line 1: column {name!r} appears twice")
+            seen.add(name)
+        missing = [c for c in REQUIRED if c not in seen]
+        if missing:
+            raise HeaderError(
+                "line 1: missing required column(s) " + ", ".join(missing)
+                + f"; found {', '.join(c for c in self.columns if c) or 'none'}"
+                + f" (delimiter {self.delimiter!r}). Required: {', '.join(REQUIRED)}."
+            )
+        self.unknown_columns = [c for c in self.columns if c and c not in KNOWN]
+        self._seen_pairs: set[int] = set()
+
+    def bytes_read(self) -> int:
+        try:
+            return self._fh.tell()
+        except (OSError, io.UnsupportedOperation):
+            return 0
+
+    def __iter__(self) -> Iterator[CampaignRow | RowError]:
+        # the csv module counts physical lines; the header was line 1
+        reader = csv.reader(self._lines, delimiter=self.delimiter, strict=False)
+        prev_end = 1  # physical line where the previous record ended (the header: 1)
+        ncols = len(self.columns)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RowError(prev_end + 1, (FieldError("-", "", f"unreadable CSV: {exc}"),))
+                prev_end = 1 + reader.line_num
+                continue
+            line = prev_end + 1
+            prev_end = 1 + reader.line_num
+            if line in self._oversized:
+                yield RowError(line, (FieldError("-", "", f"line longer than {MAX_LINE_BYTES} bytes"),))
+                continue
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) > ncols and any(c.strip() for c in cells[ncols:]):
+                yield RowError(line, (FieldError("-", "", f"{len(cells)} cells, header has {ncols}"),))
+                continue
+            record = {self.columns[i]: cells[i] for i in range(min(ncols, len(cells)))}
+            yield self._parse(line, record)
+
+    def _parse(self, line: int, rec: dict[str, str]) -> CampaignRow | RowError:
+        errors: list[FieldError] = []
+        values: dict[str, object] = {}
+
+        def field(column: str, parse: Callable[[str], object], *, required: bool = False) -> None:
+            raw = rec.get(column, "")
+            value = raw.strip()
+            if not value:
+                if required:
+                    errors.append(FieldError(column, "", "is required"))
+                return
+            limit = MAX_FIELD.get(column, DEFAULT_MAX_FIELD)
+            if len(value) > limit:
+                errors.append(FieldError(column, value, f"is longer than {limit} characters"))
+                return
+            if any(unicodedata.category(c) == "Cc" for c in value):
+                errors.append(FieldError(column, value.encode("unicode_escape").decode(),
+                                         "contains control characters"))
+                return
+            try:
+                values[column] = parse(value)
+            except ValueError as exc:
+                errors.append(FieldError(column, value, str(exc)))
+
+        field("account_id", self._account_id, required=True)
+        field("name", self._name, required=True)
+        field("phone", normalise_phone, required=True)
+        field("due_date", parse_date, required=True)
+        field("amount", parse_amount, required=True)
+        field("currency", self._currency)
+        field("payment_method", lambda t: _enum(PaymentMethod, t, "payment_method"))
+        field("phone_type", lambda t: _enum(PhoneType, t, "phone_type"))
+        field("provided_by_debtor", parse_bool)
+        field("consent_voice", parse_bool)
+        field("consent_sms", parse_bool)
+        field("timezone", self._timezone)
+        field("region", str.upper)
+        field("status", lambda t: _enum(AccountStatus, t, "status"))
+        field("verify_birth_year", self._birth_year)
+        field("verify_digits", self._verify_digits)
+        field("boleto_line", self._boleto_line)
+
+        phone_pair = values.get("phone")
+        if isinstance(phone_pair, tuple) and "region" in values:
+            region = str(values["region"])
+            country = number_country(phone_pair[0])
+            rc, code = split_region(region)
+            if (rc not in (None, country)) or not code or not region_known(rc or country, code):
+                errors.append(FieldError("region", region,
+                                         f"is not a {'UF' if country == 'BR' else 'US state'}"
+                                         f" for a {country} number"))
+        account_id = str(values.get("account_id", rec.get("account_id", "")))
+        if errors:
+            return RowError(line, tuple(errors), account_id)
+        number, phone_type = phone_pair  # type: ignore[misc]
+        if self._check_duplicates:
+            key = hash((account_id, number))
+            if key in self._seen_pairs:
+                return RowError(line, (FieldError("phone", number,
+                                                  f"duplicate of an earlier row for account {account_id}"),),
+                                account_id)
+            self._seen_pairs.add(key)
+        hasher = self._hasher
+        by = values.get("verify_birth_year")
+        vd = values.get("verify_digits")
+        account = Account(
+            account_id=account_id,
+            name=str(values["name"]),
+            due_date=values["due_date"],  # type: ignore[arg-type]
+            amount=values["amount"],  # type: ignore[arg-type]
+            currency=str(values.get("currency", self.defaults.currency)),
+            payment_method=values.get("payment_method", PaymentMethod.BOLETO),  # type: ignore[arg-type]
+            status=values.get("status", AccountStatus.OPEN),  # type: ignore[arg-type]
+            region=values.get("region"),  # type: ignore[arg-type]
+            timezone=values.get("timezone"),  # type: ignore[arg-type]
+            verify_birth_year_hash=hasher(account_id, "birth_year", str(by)) if by else None,
+            verify_digits_hash=hasher(account_id, "digits", str(vd)) if vd else None,
+            boleto_line=values.get("boleto_line"),  # type: ignore[arg-type]
+        )
+        phone = Phone(
+            number=number,
+            phone_type=values.get("phone_type", phone_type),  # type: ignore[arg-type]
+            provided_by_debtor=bool(values.get("provided_by_debtor", True)),
+            consent=Consent(
+                voice=bool(values.get("consent_voice", self.defaults.consent_voice)),
+                sms=bool(values.get("consent_sms", self.defaults.consent_sms)),
+            ),
+        )
+        return CampaignRow(line, account, phone)
+
+    # -- single fields
+
+    @staticmethod
+    def _account_id(text: str) -> str:
+        if not _ACCOUNT_ID.fullmatch(text):
+            raise ValueError("may hold only letters, digits and . - / : # @ + _")
+        return text
+
+    @staticmethod
+    def _name(text: str) -> str:
+        name = " ".join(text.split())
+        if not any(c.isalpha() for c in name):
+            raise ValueError("has no letters")
+        return name
+
+    @staticmethod
+    def _currency(text: str) -> str:
+        code = text.strip().upper()
+        if code not in CURRENCIES:
+            raise ValueError(f"must be one of {', '.join(sorted(CURRENCIES))}")
+        return code
+
+    @staticmethod
+    def _timezone(text: str) -> str:
+        if not is_valid_zone(text):
+            raise ValueError("is not an IANA time zone such as America/Sao_Paulo")
+        return text
+
+    def _birth_year(self, text: str) -> str:
+        if not re.fullmatch(r"\d{4}", text) or not 1900 <= int(text) <= self._today.year:
+            raise ValueError(f"must be a year between 1900 and {self._today.year}")
+        return text
+
+    @staticmethod
+    def _verify_digits(text: str) -> str:
+        if not re.fullmatch(r"\d{3,6}", text):
+            raise ValueError("must be 3 to 6 digits")
+        return text
+
+    @staticmethod
+    def _boleto_line(text: str) -> str:
+        digits = _DIGITS.sub("", text)
+        if len(digits) not in (47, 48):
+            raise ValueError("must have 47 digits (bank boleto) or 48 (utility bill)")
+        return digits

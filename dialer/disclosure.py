@@ -1,0 +1,104 @@
+"""Disclosure levels and the check that keeps a *limited* message limited.
+
+``none``    a greeting; says nothing about anybody.
+``limited`` the debtor's name, a request to call back, a natural person's name to ask
+            for, a callback number (optionally a salutation and a business name that
+            does not reveal collection). Never a debt, an amount, a due date or a
+            collector's name (Reg F 1006.2(j); CDC art. 42; LGPD).
+``full``    amount, due date, company, payment options: only to a party verified on
+            this call (or an SMS a verified debtor asked for).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    NONE = "none"
+    LIMITED = "limited"
+    FULL = "full"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Level.NONE: 0, Level.LIMITED: 1, Level.FULL: 2}
+
+#: Placeholders a limited template may use.
+LIMITED_FIELDS = frozenset(
+    {"name", "contact_name", "callback_number", "business_name", "salutation", "callback_digits"}
+)
+
+#: Word stems that reveal a debt or collection, in Portuguese and English (accents folded).
+FORBIDDEN_STEMS = (
+    "divid", "debit", "debt", "cobranc", "cobrar", "collect", "pagament", "pagar", "pague",
+    "payment", "pay ", "pay.", "valor", "amount", "balance", "saldo", "atras", "overdue",
+    "past due", "vencid", "venciment", "due date", "boleto", "fatura", "invoice", "bill",
+    "inadimpl", "delinquen", "owe", "devend", "deve ", "negativ", "serasa", "spc", "protest",
+    "juros", "interest", "multa", "acordo", "renegoci", "quitar", "quitac", "credor",
+    "creditor", "r$", "us$", "$", "reais", "dolar", "dollar",
+)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: ``"Cobrança"`` -> ``"cobranca"``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def template_fields(template: str) -> set[str]:
+    """Placeholder names used by a ``str.format`` template (raises ValueError if malformed)."""
+    names = set()
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field is not None:
+            if not field or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field):
+                raise ValueError(f"placeholder {{{field}}} is not a plain name")
+            names.add(field)
+    return names
+
+
+def limited_problems(template: str, forbidden_names: tuple[str, ...] = ()) -> list[str]:
+    """Why ``template`` may not be used as a limited message (empty list: it may).
+
+    ``forbidden_names`` are names that reveal collection (the collector's name).
+    """
+    problems: list[str] = []
+    try:
+        fields = template_fields(template)
+    except ValueError as exc:
+        return [str(exc)]
+    extra = sorted(fields - LIMITED_FIELDS)
+    if extra:
+        problems.append(
+            "uses " + ", ".join("{" + f + "}" for f in extra)
+            + f"; a limited message may only use {', '.join(sorted(LIMITED_FIELDS))}"
+        )
+    literal = fold(re.sub(r"\{[^}]*\}", " ", template)) + " "
+    for stem in FORBIDDEN_STEMS:
+        if _contains_stem(literal, stem):
+            problems.append(f"mentions {stem.strip()!r}: a limited message says nothing of a debt")
+            break
+    for name in forbidden_names:
+        if name and fold(name) in literal:
+            problems.append(f"names {name!r}, which reveals collection")
+    if "callback_number" not in fields and not re.search(r"\d{4,}", literal):
+        problems.append("has no callback number ({callback_number})")
+    return problems
+
+
+def _contains_stem(text: str, stem: str) -> bool:
+    if not stem[0].isalnum():
+        return stem in text
+    # a stem must start a word: "bill" must not match "Billy"... but "pay " matches "pay "
+    pattern = r"(?<![a-z0-9])" + re.escape(stem) + _NOT_FOLLOWED_BY.get(stem, "")
+    return re.search(pattern, text) is not None
+
+
+# stems that are also the start of innocent words: "Billy", "Owen", "Valor" as a surname is
+# not excluded on purpose (a false alarm costs an admin a rewording, a leak costs a debtor).
+_NOT_FOLLOWED_BY = {"bill": r"(?!y|ie)", "owe": r"(?!n)", "interest": "", "saldo": ""}

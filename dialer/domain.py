@@ -1,0 +1,211 @@
+"""Domain types: plain frozen values shared by the core and the shell.
+
+Nothing here does I/O. Times are timezone-aware ``datetime`` values; money is
+``Decimal``; phone numbers are E.164 strings (``+5511987654321``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    SMS = "sms"
+
+
+class PhoneType(StrEnum):
+    MOBILE = "mobile"
+    HOME = "home"
+    WORK = "work"
+
+
+class PaymentMethod(StrEnum):
+    BOLETO = "boleto"
+    CARD = "card"
+    CREDIARIO = "crediario"
+
+
+class AccountStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    DISPUTED = "disputed"
+    CLOSED = "closed"
+
+
+class Reason(StrEnum):
+    """Why a contact is blocked. These names are a contract (compliance.md)."""
+
+    OUTSIDE_CALLING_HOURS = "outside_calling_hours"
+    HOLIDAY = "holiday"
+    BEFORE_MIN_DAYS_PAST_DUE = "before_min_days_past_due"
+    NO_CONSENT = "no_consent"
+    WORK_NUMBER_NOT_PROVIDED = "work_number_not_provided"
+    ATTEMPT_CAP = "attempt_cap"
+    RECENT_CONVERSATION = "recent_conversation"
+    SUPPRESSED = "suppressed"
+    ACCOUNT_CLOSED = "account_closed"
+
+
+#: Reasons that pass by themselves as time goes by; the others need a person to act.
+TIME_BASED_REASONS = frozenset(
+    {
+        Reason.OUTSIDE_CALLING_HOURS,
+        Reason.HOLIDAY,
+        Reason.BEFORE_MIN_DAYS_PAST_DUE,
+        Reason.ATTEMPT_CAP,
+        Reason.RECENT_CONVERSATION,
+    }
+)
+
+
+class Outcome(StrEnum):
+    """How an attempt ended."""
+
+    PLACED = "placed"  # in flight: counts as an attempt until it ends
+    ANSWERED_VERIFIED = "answered_verified"  # a conversation with the verified debtor
+    ANSWERED_UNVERIFIED = "answered_unverified"  # a person who did not verify
+    THIRD_PARTY = "third_party"  # someone said they are not the debtor
+    VOICEMAIL = "voicemail"  # answering machine: got the limited message
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    CONGESTION = "congestion"
+    REJECTED = "rejected"
+    INVALID_NUMBER = "invalid_number"
+    FAILED = "failed"
+    WRONG_NUMBER = "wrong_number"  # the person said the number is not the debtor's
+    SMS_SENT = "sms_sent"
+    SMS_DELIVERED = "sms_delivered"
+    SMS_FAILED = "sms_failed"
+
+    @property
+    def connected(self) -> bool:
+        """Whether the attempt counts for Reg F's 7-in-7 (busy / not in service do not)."""
+        return self not in _UNCONNECTED
+
+    @property
+    def answered(self) -> bool:
+        """A person or a machine picked up."""
+        return self in _ANSWERED
+
+
+_UNCONNECTED = frozenset(
+    {Outcome.BUSY, Outcome.CONGESTION, Outcome.INVALID_NUMBER, Outcome.FAILED, Outcome.REJECTED,
+     Outcome.SMS_FAILED}
+)
+_ANSWERED = frozenset(
+    {
+        Outcome.ANSWERED_VERIFIED,
+        Outcome.ANSWERED_UNVERIFIED,
+        Outcome.THIRD_PARTY,
+        Outcome.VOICEMAIL,
+        Outcome.WRONG_NUMBER,
+    }
+)
+
+
+class SuppressionReason(StrEnum):
+    OPT_OUT = "opt_out"
+    WRONG_NUMBER = "wrong_number"
+    DISPUTE = "dispute"
+    DO_NOT_CALL = "do_not_call"  # a registry entry (e.g. SP "Não Me Ligue")
+    INVALID_NUMBER = "invalid_number"
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    voice: bool = False
+    sms: bool = False
+
+    def allows(self, channel: Channel) -> bool:
+        return self.voice if channel is Channel.VOICE else self.sms
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    name: str
+    due_date: date
+    amount: Decimal
+    currency: str = "BRL"
+    payment_method: PaymentMethod = PaymentMethod.BOLETO
+    status: AccountStatus = AccountStatus.OPEN
+    region: str | None = None  # UF or US state: narrows the time zone, picks the state law
+    timezone: str | None = None  # IANA name: overrides the number
+    verify_birth_year_hash: str | None = None
+    verify_digits_hash: str | None = None
+    boleto_line: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    number: str  # E.164
+    phone_type: PhoneType = PhoneType.MOBILE
+    provided_by_debtor: bool = True
+    consent: Consent = field(default_factory=Consent)
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A stop on a number (``channel`` None: every channel)."""
+
+    number: str
+    reason: SuppressionReason
+    channel: Channel | None = None
+    effective_from: datetime | None = None  # e.g. 30 days after a registry entry
+    source: str = ""
+
+    def applies(self, number: str, channel: Channel, now: datetime) -> bool:
+        if self.number != number:
+            return False
+        if self.channel is not None and self.channel is not channel:
+            return False
+        return self.effective_from is None or now >= self.effective_from
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One phone of one account, on one channel: what ``decide()`` rules on."""
+
+    account: Account
+    phone: Phone
+    channel: Channel
+    suppressions: tuple[Suppression, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A past (or in-flight) contact attempt."""
+
+    account_id: str
+    phone: str
+    channel: Channel
+    at: datetime
+    outcome: Outcome
+    attempt_id: str = ""
+    step_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    channel: Channel
+    reasons: tuple[Reason, ...]
+    not_before: datetime | None  # now when allowed; None when no time will unblock it
+    time_zones: tuple[str, ...]
+    pack: str = ""
+    region: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "allowed": self.allowed,
+            "channel": str(self.channel),
+            "reasons": [str(r) for r in self.reasons],
+            "not_before": self.not_before.isoformat() if self.not_before else None,
+            "time_zones": list(self.time_zones),
+            "pack": self.pack,
+            "region": self.region,
+        }

@@ -1,0 +1,63 @@
+"""Holidays: national and state (from the ``holidays`` library) plus company dates.
+
+Brazil: no calls or SMS on national holidays (20 November, Consciência Negra, is
+national since 2024), on the debtor's state holidays, and on dates the company adds
+(municipal holidays, which the library does not know). The US pack observes
+holidays only if the company turns it on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import holidays
+
+
+@dataclass(frozen=True, slots=True)
+class CustomHoliday:
+    """A company-defined date. ``year`` None: every year. ``regions`` empty: everywhere."""
+
+    month: int
+    day: int
+    name: str
+    year: int | None = None
+    regions: frozenset[str] = frozenset()
+
+    def matches(self, day: date, region: str | None) -> bool:
+        if (day.month, day.day) != (self.month, self.day):
+            return False
+        if self.year is not None and day.year != self.year:
+            return False
+        return not self.regions or (region is not None and region in self.regions)
+
+
+@lru_cache(maxsize=512)
+def _official(country: str, region: str | None, year: int) -> frozenset[date]:
+    subdivisions = holidays.country_holidays(country).subdivisions
+    subdiv = region if region in subdivisions else None
+    return frozenset(holidays.country_holidays(country, subdiv=subdiv, years=year).keys())
+
+
+@dataclass(frozen=True, slots=True)
+class HolidayCalendar:
+    country: str
+    observe_official: bool = True
+    custom: tuple[CustomHoliday, ...] = ()
+
+    def is_holiday(self, day: date, region: str | None) -> bool:
+        if self.observe_official and day in _official(self.country, region, day.year):
+            return True
+        return any(c.matches(day, region) for c in self.custom)
+
+    def name(self, day: date, region: str | None) -> str | None:
+        for c in self.custom:
+            if c.matches(day, region):
+                return c.name
+        if self.observe_official:
+            subdivisions = holidays.country_holidays(self.country).subdivisions
+            subdiv = region if region in subdivisions else None
+            found = holidays.country_holidays(self.country, subdiv=subdiv, years=day.year).get(day)
+            return str(found) if found else None
+        return None
