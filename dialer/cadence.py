@@ -152,11 +152,10 @@ def next_step(
 
     days = (today - account.due_date).days
     dated = sorted((s for s in steps if s.offset_days is not None), key=lambda s: s.offset_days or 0)
-    last_worked = max(
-        (s.offset_days or 0 for s in dated if by_step.get(s.id)), default=None
-    )
+    last_worked = max((s.offset_days or 0 for s in dated if by_step.get(s.id)), default=None)
     candidates = [
-        s for s in dated
+        s
+        for s in dated
         if (last_worked is None or (s.offset_days or 0) >= last_worked)
         and not _step_done(s, by_step.get(s.id, ()))
     ]
@@ -165,10 +164,14 @@ def next_step(
         step = due_now[-1]  # catch-up: only the latest overdue step runs
         if _condition_holds(step, mine):
             return _pending(
-                step, account.due_date + timedelta(days=step.offset_days or 0),
+                step,
+                account.due_date + timedelta(days=step.offset_days or 0),
                 by_step.get(step.id, ()),
             )
+    reached = any(a.outcome is Outcome.ANSWERED_VERIFIED for a in mine)
     for step in candidates:
+        if step.when == "not_reached_yet" and reached:
+            continue  # a conversation happened: it cannot un-happen
         if (step.offset_days or 0) > days:
             return NextStep(step, account.due_date + timedelta(days=step.offset_days or 0), None, 1)
     return None

@@ -11,6 +11,7 @@ A start is allowed at or after the opening time and strictly before the closing 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def parse_day(spec: str) -> tuple[Interval, ...]:
             raise ValueError(f"{part.strip()!r} closes before it opens")
         intervals.append((start, end))
     intervals.sort()
-    for (_, e1), (s2, _) in zip(intervals, intervals[1:], strict=False):
+    for (_, e1), (s2, _) in itertools.pairwise(intervals):
         if s2 < e1:
             raise ValueError(f"{spec!r} has overlapping ranges")
     return tuple(intervals)
@@ -101,11 +102,11 @@ LEGAL_HOURS: Mapping[tuple[str, str | None], LegalHours] = {
     ("BR", "AL"): _same(_BR_DEFAULT, "Lei AL 7.782/2016 (text messages included)"),
     ("BR", "RJ"): _same(weekly(weekdays="09:00-19:00"), "Lei RJ 7.868/2018 art. 3 §4"),
     ("BR", "CE"): _same(weekly(weekdays="08:00-18:00"), "Lei CE 16.836/2019 (SMS included)"),
-    ("BR", "ES"): _same(weekly(weekdays="08:00-19:00"),
-                        "Lei ES 10.626/2017 (unconfirmed: Saturdays off)"),
+    ("BR", "ES"): _same(weekly(weekdays="08:00-19:00"), "Lei ES 10.626/2017 (unconfirmed: Saturdays off)"),
     ("BR", "PR"): _same(weekly(weekdays="08:00-18:00", sat="08:00-13:00"), "unconfirmed"),
-    ("BR", "AM"): _same(weekly(weekdays="08:00-18:00", sat="08:00-14:00"),
-                        "unconfirmed: the stricter of conflicting reports"),
+    ("BR", "AM"): _same(
+        weekly(weekdays="08:00-18:00", sat="08:00-14:00"), "unconfirmed: the stricter of conflicting reports"
+    ),
     ("US", None): _same(
         weekly(weekdays="08:00-21:00", sat="08:00-21:00", sun="08:00-21:00"),
         "FDCPA §805(a)(1); Reg F 12 CFR 1006.6(b)(1)(i)",
@@ -146,8 +147,11 @@ def seconds_of_day(local: datetime) -> float:
 
 def is_open(local: datetime, windows: WeeklyWindows) -> bool:
     """Whether a contact may *start* at this local wall-clock instant."""
-    secs = seconds_of_day(local)
-    return any(s <= secs < e for s, e in windows[local.weekday()])
+    secs = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    for start, end in windows[local.weekday()]:
+        if start <= secs < end:
+            return True
+    return False
 
 
 def at_local(day: date, secs: int, tz: tzinfo) -> datetime:
@@ -157,9 +161,7 @@ def at_local(day: date, secs: int, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(secs // 3600, secs % 3600 // 60, secs % 60), tz)
 
 
-def next_open_on(
-    day: date, windows: WeeklyWindows, tz: tzinfo, after: datetime | None
-) -> datetime | None:
+def next_open_on(day: date, windows: WeeklyWindows, tz: tzinfo, after: datetime | None) -> datetime | None:
     """The first opening on ``day`` at or after ``after`` (any time of day if None)."""
     after_secs = seconds_of_day(after.astimezone(tz)) if after is not None else -1.0
     for start, end in windows[day.weekday()]:

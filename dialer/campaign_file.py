@@ -31,8 +31,17 @@ from dialer.local_time import BR_DDD, is_valid_zone, number_country, region_know
 
 REQUIRED = ("account_id", "name", "phone", "due_date", "amount")
 OPTIONAL = (
-    "currency", "payment_method", "phone_type", "provided_by_debtor", "consent_voice",
-    "consent_sms", "timezone", "region", "status", "verify_birth_year", "verify_digits",
+    "currency",
+    "payment_method",
+    "phone_type",
+    "provided_by_debtor",
+    "consent_voice",
+    "consent_sms",
+    "timezone",
+    "region",
+    "status",
+    "verify_birth_year",
+    "verify_digits",
     "boleto_line",
 )
 KNOWN = frozenset(REQUIRED + OPTIONAL)
@@ -212,7 +221,9 @@ def normalise_phone(text: str) -> tuple[str, PhoneType]:
     if not t:
         raise ValueError("is empty")
     digits = _DIGITS.sub("", t)
-    if not t.startswith("+") and not t.startswith("00"):
+    if t.startswith("00"):  # an international prefix written the European way
+        t, digits = "+" + digits[2:], digits[2:]
+    if not t.startswith("+"):
         national = digits.lstrip("0") if digits.startswith("0") else digits
         if len(national) in (12, 13) and national.startswith("55") and len(digits) == len(national):
             national = national[2:]
@@ -241,8 +252,7 @@ def normalise_phone(text: str) -> tuple[str, PhoneType]:
     kind = phonenumbers.number_type(parsed)
     if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
         return e164, PhoneType.HOME
-    if kind in (phonenumbers.PhoneNumberType.MOBILE,
-                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    if kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
         return e164, PhoneType.MOBILE  # the stricter assumption (TCPA consent)
     raise ValueError("is not a personal line (toll-free, premium or VoIP service)")
 
@@ -292,7 +302,8 @@ class CampaignReader:
         missing = [c for c in REQUIRED if c not in seen]
         if missing:
             raise HeaderError(
-                "line 1: missing required column(s) " + ", ".join(missing)
+                "line 1: missing required column(s) "
+                + ", ".join(missing)
                 + f"; found {', '.join(c for c in self.columns if c) or 'none'}"
                 + f" (delimiter {self.delimiter!r}). Required: {', '.join(REQUIRED)}."
             )
@@ -348,8 +359,9 @@ class CampaignReader:
                 errors.append(FieldError(column, value, f"is longer than {limit} characters"))
                 return
             if any(unicodedata.category(c) == "Cc" for c in value):
-                errors.append(FieldError(column, value.encode("unicode_escape").decode(),
-                                         "contains control characters"))
+                errors.append(
+                    FieldError(column, value.encode("unicode_escape").decode(), "contains control characters")
+                )
                 return
             try:
                 values[column] = parse(value)
@@ -380,9 +392,13 @@ class CampaignReader:
             country = number_country(phone_pair[0])
             rc, code = split_region(region)
             if (rc not in (None, country)) or not code or not region_known(rc or country, code):
-                errors.append(FieldError("region", region,
-                                         f"is not a {'UF' if country == 'BR' else 'US state'}"
-                                         f" for a {country} number"))
+                errors.append(
+                    FieldError(
+                        "region",
+                        region,
+                        f"is not a {'UF' if country == 'BR' else 'US state'} for a {country} number",
+                    )
+                )
         account_id = str(values.get("account_id", rec.get("account_id", "")))
         if errors:
             return RowError(line, tuple(errors), account_id)
@@ -390,9 +406,11 @@ class CampaignReader:
         if self._check_duplicates:
             key = hash((account_id, number))
             if key in self._seen_pairs:
-                return RowError(line, (FieldError("phone", number,
-                                                  f"duplicate of an earlier row for account {account_id}"),),
-                                account_id)
+                return RowError(
+                    line,
+                    (FieldError("phone", number, f"duplicate of an earlier row for account {account_id}"),),
+                    account_id,
+                )
             self._seen_pairs.add(key)
         hasher = self._hasher
         by = values.get("verify_birth_year")

@@ -90,16 +90,19 @@ def _plan(args: argparse.Namespace) -> int:
                 print(json.dumps(item.as_json(), ensure_ascii=False))
             else:
                 d = item.decision
-                rows.append([
-                    item.row.account.account_id, item.row.phone.number, d.channel.value,
-                    "yes" if d.allowed else "no", ", ".join(d.reasons) or "-",
-                    d.not_before.isoformat(timespec="minutes") if d.not_before else "never",
-                    " ".join(d.time_zones),
-                ])
+                rows.append(
+                    [
+                        item.row.account.account_id,
+                        item.row.phone.number,
+                        d.channel.value,
+                        "yes" if d.allowed else "no",
+                        ", ".join(d.reasons) or "-",
+                        d.not_before.isoformat(timespec="minutes") if d.not_before else "never",
+                        " ".join(d.time_zones),
+                    ]
+                )
     if not args.json:
-        _print_table(
-            ["account", "phone", "channel", "allowed", "reasons", "not before", "time zones"], rows
-        )
+        _print_table(["account", "phone", "channel", "allowed", "reasons", "not before", "time zones"], rows)
     if rejected:
         print(f"{rejected} row(s) rejected; see the messages above", file=sys.stderr)
     return 0
@@ -130,10 +133,12 @@ def _check_config(args: argparse.Namespace) -> int:
         ):
             if channel is Channel.SMS and windows == pack.hours.get((state, Channel.VOICE)):
                 continue
-            label = "voice+sms" if channel is Channel.VOICE and windows == pack.hours.get(
-                (state, Channel.SMS)) else channel.value
-            rows.append([country, state or "default", label,
-                         *(format_day(windows[i]) for i in range(7))])
+            label = (
+                "voice+sms"
+                if channel is Channel.VOICE and windows == pack.hours.get((state, Channel.SMS))
+                else channel.value
+            )
+            rows.append([country, state or "default", label, *(format_day(windows[i]) for i in range(7))])
     _print_table(["pack", "state", "channel", *DAY_KEYS], rows)
     print("configuration is valid")
     return 0
@@ -146,8 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        print("Fix the key above (see config/dialer.toml for every default) and start again.",
-              file=sys.stderr)
+        print(
+            "Fix the key above (see config/dialer.toml for every default) and start again.", file=sys.stderr
+        )
         return 2
     except FileNotFoundError as exc:
         print(f"error: {exc.filename}: no such file", file=sys.stderr)
@@ -160,4 +166,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-

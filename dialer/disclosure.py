@@ -36,12 +36,56 @@ LIMITED_FIELDS = frozenset(
 
 #: Word stems that reveal a debt or collection, in Portuguese and English (accents folded).
 FORBIDDEN_STEMS = (
-    "divid", "debit", "debt", "cobranc", "cobrar", "collect", "pagament", "pagar", "pague",
-    "payment", "pay ", "pay.", "valor", "amount", "balance", "saldo", "atras", "overdue",
-    "past due", "vencid", "venciment", "due date", "boleto", "fatura", "invoice", "bill",
-    "inadimpl", "delinquen", "owe", "devend", "deve ", "negativ", "serasa", "spc", "protest",
-    "juros", "interest", "multa", "acordo", "renegoci", "quitar", "quitac", "credor",
-    "creditor", "r$", "us$", "$", "reais", "dolar", "dollar",
+    "divid",
+    "debit",
+    "debt",
+    "cobranc",
+    "cobrar",
+    "collect",
+    "pagament",
+    "pagar",
+    "pague",
+    "payment",
+    "pay ",
+    "pay.",
+    "valor",
+    "amount",
+    "balance",
+    "saldo",
+    "atras",
+    "overdue",
+    "past due",
+    "vencid",
+    "venciment",
+    "due date",
+    "boleto",
+    "fatura",
+    "invoice",
+    "bill",
+    "inadimpl",
+    "delinquen",
+    "owe",
+    "devend",
+    "deve ",
+    "negativ",
+    "serasa",
+    "spc",
+    "protest",
+    "juros",
+    "interest",
+    "multa",
+    "acordo",
+    "renegoci",
+    "quitar",
+    "quitac",
+    "credor",
+    "creditor",
+    "r$",
+    "us$",
+    "$",
+    "reais",
+    "dolar",
+    "dollar",
 )
 
 
@@ -75,7 +119,8 @@ def limited_problems(template: str, forbidden_names: tuple[str, ...] = ()) -> li
     extra = sorted(fields - LIMITED_FIELDS)
     if extra:
         problems.append(
-            "uses " + ", ".join("{" + f + "}" for f in extra)
+            "uses "
+            + ", ".join("{" + f + "}" for f in extra)
             + f"; a limited message may only use {', '.join(sorted(LIMITED_FIELDS))}"
         )
     literal = fold(re.sub(r"\{[^}]*\}", " ", template)) + " "

@@ -93,8 +93,14 @@ class Outcome(StrEnum):
 
 
 _UNCONNECTED = frozenset(
-    {Outcome.BUSY, Outcome.CONGESTION, Outcome.INVALID_NUMBER, Outcome.FAILED, Outcome.REJECTED,
-     Outcome.SMS_FAILED}
+    {
+        Outcome.BUSY,
+        Outcome.CONGESTION,
+        Outcome.INVALID_NUMBER,
+        Outcome.FAILED,
+        Outcome.REJECTED,
+        Outcome.SMS_FAILED,
+    }
 )
 _ANSWERED = frozenset(
     {

@@ -1,18 +1,18 @@
 """Régua's exception tree. Library errors are converted at the adapter boundary.
 
-    ReguaError
-    ├── ConfigError            invalid configuration: file, key and reason
-    ├── InputError             bad external input (CSV row, HTTP body, webhook)
-    │   └── HeaderError        a campaign file whose header cannot be used
-    ├── UnsupportedNumber      a number outside every rule pack
-    ├── StoreError             Redis unreachable or misbehaving
-    ├── TelephonyError         the voice backend failed
-    │   ├── TelephonyDown      no telephony server can take a call now
-    │   └── AmiLoginFailed     wrong AMI credentials: do not retry in a loop
-    ├── SmsError
-    │   ├── SmsRetryable       try again later (throttled, 5xx, timeout)
-    │   └── SmsPermanent       the provider refused this message for good
-    └── RetryLater(defer=…)    back off and try again in ``defer`` seconds
+ReguaError
+├── ConfigError            invalid configuration: file, key and reason
+├── InputError             bad external input (CSV row, HTTP body, webhook)
+│   └── HeaderError        a campaign file whose header cannot be used
+├── UnsupportedNumber      a number outside every rule pack
+├── StoreError             Redis unreachable or misbehaving
+├── TelephonyError         the voice backend failed
+│   ├── TelephonyDown      no telephony server can take a call now
+│   └── AmiLoginFailed     wrong AMI credentials: do not retry in a loop
+├── SmsError
+│   ├── SmsRetryable       try again later (throttled, 5xx, timeout)
+│   └── SmsPermanent       the provider refused this message for good
+└── RetryLater(defer=…)    back off and try again in ``defer`` seconds
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ holidays only if the company turns it on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
@@ -45,11 +45,27 @@ class HolidayCalendar:
     country: str
     observe_official: bool = True
     custom: tuple[CustomHoliday, ...] = ()
+    _cache: dict[tuple[str | None, int], frozenset[date]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def days(self, region: str | None, year: int) -> frozenset[date]:
+        """Every holiday of ``year`` for ``region`` (official ones if observed, plus custom)."""
+        key = (region, year)
+        found = self._cache.get(key)
+        if found is None:
+            days = set(_official(self.country, region, year)) if self.observe_official else set()
+            for c in self.custom:
+                if (c.year in (None, year)) and (not c.regions or region in c.regions):
+                    try:
+                        days.add(date(year, c.month, c.day))
+                    except ValueError:  # 29 February in a common year
+                        pass
+            found = self._cache[key] = frozenset(days)
+        return found
 
     def is_holiday(self, day: date, region: str | None) -> bool:
-        if self.observe_official and day in _official(self.country, region, day.year):
-            return True
-        return any(c.matches(day, region) for c in self.custom)
+        return day in self.days(region, day.year)
 
     def name(self, day: date, region: str | None) -> str | None:
         for c in self.custom:

@@ -6,10 +6,11 @@ When a number can be in more than one zone, every candidate zone is returned and
 policy allows a contact only when it is allowed in all of them.
 
 Brazil: our own table by DDD (``BR_DDD``), checked against real geography. The
-``phonenumbers`` library gets several DDDs wrong (see ``tests/test_local_time.py``):
-it puts all of DDD 81 on Fernando de Noronha (UTC−2) although the mainland of
-Pernambuco is UTC−3, and it puts all of DDD 97 in Manaus (UTC−4) although south-west
-Amazonas (Eirunepé, Envira, …) is UTC−5.
+``phonenumbers`` library gets five DDDs wrong (see ``tests/test_local_time.py``): it
+puts all of DDD 81 on Fernando de Noronha (UTC−2) although the mainland of Pernambuco
+is UTC−3; all of DDD 97 in Manaus (UTC−4) although south-west Amazonas (Eirunepé,
+Envira, …) is UTC−5; and some prefixes of Pará's 91, 93 and 94 in UTC−4 although the
+whole state is UTC−3.
 
 United States: ``phonenumbers`` time-zone data, widened to the union of the zones of
 every prefix under the area code (mobile numbers are ported freely inside an area
@@ -72,8 +73,15 @@ for _uf, _zones in BR_DDD.values():
 
 US_STATE_ZONES: dict[str, tuple[str, ...]] = {
     "AL": ("America/Chicago",),
-    "AK": ("America/Anchorage", "America/Juneau", "America/Sitka", "America/Yakutat",
-           "America/Nome", "America/Metlakatla", "America/Adak"),
+    "AK": (
+        "America/Anchorage",
+        "America/Juneau",
+        "America/Sitka",
+        "America/Yakutat",
+        "America/Nome",
+        "America/Metlakatla",
+        "America/Adak",
+    ),
     "AZ": ("America/Phoenix",),
     "AR": ("America/Chicago",),
     "CA": ("America/Los_Angeles",),
@@ -146,8 +154,13 @@ US_NPA_EXTRA: dict[str, tuple[str, ...]] = {
 
 #: Zones of the fifty states plus DC: the candidates when nothing narrows a US number.
 US_ALL_ZONES: tuple[str, ...] = (
-    "America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
-    "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
 )
 
 _VALID_ZONES = frozenset(available_timezones())
@@ -219,18 +232,58 @@ def _us_npa_state(npa: str) -> str | None:
 
 
 _US_STATE_NAMES = {
-    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
-    "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "Florida": "FL", "Georgia": "GA",
-    "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN", "Iowa": "IA",
-    "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME", "Maryland": "MD",
-    "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN", "Mississippi": "MS",
-    "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV",
-    "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY",
-    "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK",
-    "Oregon": "OR", "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC",
-    "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT",
-    "Virginia": "VA", "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI",
-    "Wyoming": "WY", "Washington D.C.": "DC", "Puerto Rico": "PR",
+    "Alabama": "AL",
+    "Alaska": "AK",
+    "Arizona": "AZ",
+    "Arkansas": "AR",
+    "California": "CA",
+    "Colorado": "CO",
+    "Connecticut": "CT",
+    "Delaware": "DE",
+    "Florida": "FL",
+    "Georgia": "GA",
+    "Hawaii": "HI",
+    "Idaho": "ID",
+    "Illinois": "IL",
+    "Indiana": "IN",
+    "Iowa": "IA",
+    "Kansas": "KS",
+    "Kentucky": "KY",
+    "Louisiana": "LA",
+    "Maine": "ME",
+    "Maryland": "MD",
+    "Massachusetts": "MA",
+    "Michigan": "MI",
+    "Minnesota": "MN",
+    "Mississippi": "MS",
+    "Missouri": "MO",
+    "Montana": "MT",
+    "Nebraska": "NE",
+    "Nevada": "NV",
+    "New Hampshire": "NH",
+    "New Jersey": "NJ",
+    "New Mexico": "NM",
+    "New York": "NY",
+    "North Carolina": "NC",
+    "North Dakota": "ND",
+    "Ohio": "OH",
+    "Oklahoma": "OK",
+    "Oregon": "OR",
+    "Pennsylvania": "PA",
+    "Rhode Island": "RI",
+    "South Carolina": "SC",
+    "South Dakota": "SD",
+    "Tennessee": "TN",
+    "Texas": "TX",
+    "Utah": "UT",
+    "Vermont": "VT",
+    "Virginia": "VA",
+    "Washington": "WA",
+    "West Virginia": "WV",
+    "Wisconsin": "WI",
+    "Wyoming": "WY",
+    "Washington D.C.": "DC",
+    "Puerto Rico": "PR",
 }
 
 
@@ -244,6 +297,7 @@ def number_country(number: str) -> str:
 
 
 def _number_place(number: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """Country, state and zones from the first five characters (+55DD or +1NPA)."""
     country = number_country(number)
     if country == "BR":
         entry = BR_DDD.get(number[3:5])
@@ -254,7 +308,6 @@ def _number_place(number: str) -> tuple[str, str | None, tuple[str, ...]]:
     return "US", _us_npa_state(npa), _us_npa_zones(npa)
 
 
-@lru_cache(maxsize=65536)
 def locate(number: str, region: str | None = None, timezone: str | None = None) -> Location:
     """Where the holder of ``number`` may be, narrowed by the account's region / zone.
 
@@ -263,7 +316,13 @@ def locate(number: str, region: str | None = None, timezone: str | None = None) 
       number that lie in the region; if they do not meet (the person moved), every
       candidate of both is kept: the contact must suit all of them.
     """
-    country, state, zones = _number_place(number)
+    # the place depends only on the country code and area code: cache on that prefix
+    return _locate_prefix(number[:5], region, timezone)
+
+
+@lru_cache(maxsize=16384)
+def _locate_prefix(prefix: str, region: str | None, timezone: str | None) -> Location:
+    country, state, zones = _number_place(prefix)
     region_country, region_code = split_region(region)
     if region_code and (region_country in (None, country)) and region_known(country, region_code):
         state = region_code

@@ -40,7 +40,7 @@ from dialer.domain import (
     Reason,
 )
 from dialer.holiday_calendar import CustomHoliday, HolidayCalendar
-from dialer.local_time import Location, locate
+from dialer.local_time import locate
 
 #: How far ahead ``not_before`` is searched before a contact is called never-eligible.
 HORIZON_DAYS = 400
@@ -89,13 +89,19 @@ class Policy:
             states.update(s for (c, s) in calling_hours.LEGAL_HOURS if c == country)
             hours: dict[tuple[str | None, Channel], WeeklyWindows] = {}
             for state in states:
-                configured = pack.hours.get(state or "default") or pack.hours["default"]
+                # the company's default narrows every state; a state entry narrows further
+                default = pack.hours["default"]
+                specific = pack.hours.get(state) if state else None
                 law = calling_hours.legal_hours(country, state)
                 for channel in Channel:
-                    hours[(state, channel)] = calling_hours.intersect(
-                        configured.for_channel(channel.value).windows(),
-                        law.for_channel(channel),
+                    windows = calling_hours.intersect(
+                        default.for_channel(channel.value).windows(), law.for_channel(channel)
                     )
+                    if specific is not None:
+                        windows = calling_hours.intersect(
+                            windows, specific.for_channel(channel.value).windows()
+                        )
+                    hours[(state, channel)] = windows
             custom = tuple(_custom_holiday(h.date, h.name, h.regions) for h in pack.custom_holidays)
             packs[country] = PackPolicy(
                 country=country,
@@ -118,9 +124,7 @@ def _custom_holiday(text: str, name: str, regions: Iterable[str]) -> CustomHolid
 # ----------------------------------------------------------------------- decide
 
 
-def decide(
-    contact: Contact, history: Sequence[Attempt], now: datetime, policy: Policy
-) -> Decision:
+def decide(contact: Contact, history: Sequence[Attempt], now: datetime, policy: Policy) -> Decision:
     """Rule on one contact (account + phone + channel) at ``now`` (timezone-aware)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -153,14 +157,9 @@ def decide(
         reasons.append(Reason.WORK_NUMBER_NOT_PROVIDED)
         permanent = True
 
-    rules = [
-        _ZoneRules.build(tz, name, loc, pack, policy, contact, history)
-        for tz, name in zip(loc.tzinfos, loc.zones, strict=True)
-    ]
+    rules = [_ZoneRules(tz, loc.region, pack, policy, contact, history) for tz in loc.tzinfos]
     for rule in rules:
-        for reason in rule.reasons_at(now):
-            if reason not in reasons:
-                reasons.append(reason)
+        rule.add_reasons_at(now, reasons)
 
     if not reasons:
         not_before: datetime | None = now
@@ -185,6 +184,8 @@ def decide(
 
 def _earliest_common(now: datetime, rules: Sequence[_ZoneRules]) -> datetime | None:
     """The first instant >= now at which every zone's time rules pass (fixpoint)."""
+    if len(rules) == 1:
+        return rules[0].earliest(now)
     t = now
     for _ in range(64):
         candidates = []
@@ -200,46 +201,44 @@ def _earliest_common(now: datetime, rules: Sequence[_ZoneRules]) -> datetime | N
     return None
 
 
-@dataclass(slots=True)
 class _ZoneRules:
-    """The time-based rules of one contact in one candidate zone."""
+    """The time-based rules of one contact in one candidate zone (built per decision)."""
 
-    tz: ZoneInfo
-    windows: WeeklyWindows
-    calendar: HolidayCalendar
-    region: str | None
-    min_day: date | None  # first local date a call may happen (D+N)
-    quiet_until: date | None  # last local date of the post-conversation quiet period
-    phone_days: dict[date, int]  # counted attempts on this phone per local date
-    account_days: dict[date, int]  # counted attempts on the account per local date
-    cap_phone_day: int
-    cap_account_7d: int | None
+    __slots__ = ("calendar", "capped_days", "min_day", "quiet_until", "region", "tz", "windows")
 
-    @classmethod
-    def build(
-        cls,
+    def __init__(
+        self,
         tz: ZoneInfo,
-        zone_name: str,
-        loc: Location,
+        region: str | None,
         pack: PackPolicy,
         policy: Policy,
         contact: Contact,
         history: Sequence[Attempt],
-    ) -> _ZoneRules:
+    ) -> None:
         channel = contact.channel
+        self.tz = tz
+        self.region = region
+        self.windows = pack.windows(region, channel)
+        self.calendar = pack.calendar
+        self.min_day: date | None = None
+        self.quiet_until: date | None = None
+        self.capped_days: frozenset[date] = _NO_DAYS
+        voice = channel is Channel.VOICE
+        if voice and policy.min_days_past_due_voice > 0:
+            self.min_day = contact.account.due_date + timedelta(days=policy.min_days_past_due_voice)
+        if not history:
+            return
         number = contact.phone.number
         account_id = contact.account.account_id
-        min_day = None
-        quiet_until = None
+        count_all = pack.count_unconnected
         phone_days: dict[date, int] = {}
         account_days: dict[date, int] = {}
         last_conversation: date | None = None
         for a in history:
             if a.account_id != account_id or a.channel is not channel:
                 continue
-            counted = pack.count_unconnected or a.outcome.connected
             day = a.at.astimezone(tz).date()
-            if counted:
+            if count_all or a.outcome.connected:
                 account_days[day] = account_days.get(day, 0) + 1
                 if a.phone == number:
                     phone_days[day] = phone_days.get(day, 0) + 1
@@ -247,55 +246,43 @@ class _ZoneRules:
                 last_conversation is None or day > last_conversation
             ):
                 last_conversation = day
-        if channel is Channel.VOICE:
-            if policy.min_days_past_due_voice > 0:
-                min_day = contact.account.due_date + timedelta(days=policy.min_days_past_due_voice)
+        caps = pack.caps
+        if voice:
             if last_conversation is not None and pack.recent_conversation_days > 0:
-                quiet_until = last_conversation + timedelta(days=pack.recent_conversation_days - 1)
-            cap_phone = pack.caps.voice_per_phone_per_day
-            cap_account: int | None = pack.caps.voice_per_account_per_7_days
+                self.quiet_until = last_conversation + timedelta(days=pack.recent_conversation_days - 1)
+            self.capped_days = _capped_days(
+                phone_days, caps.voice_per_phone_per_day, account_days, caps.voice_per_account_per_7_days
+            )
         else:
-            cap_phone = pack.caps.sms_per_phone_per_day
-            cap_account = None
-        return cls(
-            tz=tz,
-            windows=pack.windows(loc.region, channel),
-            calendar=pack.calendar,
-            region=loc.region,
-            min_day=min_day,
-            quiet_until=quiet_until,
-            phone_days=phone_days,
-            account_days=account_days,
-            cap_phone_day=cap_phone,
-            cap_account_7d=cap_account,
-        )
+            self.capped_days = _capped_days(phone_days, caps.sms_per_phone_per_day, {}, None)
 
-    def _account_week(self, day: date) -> int:
-        if not self.account_days:
-            return 0
-        return sum(self.account_days.get(day - timedelta(days=i), 0) for i in range(7))
-
-    def day_reasons(self, day: date) -> list[Reason]:
-        """Every rule that holds the whole local ``day`` closed."""
-        out: list[Reason] = []
-        if self.calendar.is_holiday(day, self.region):
-            out.append(Reason.HOLIDAY)
-        if self.min_day is not None and day < self.min_day:
-            out.append(Reason.BEFORE_MIN_DAYS_PAST_DUE)
-        if self.quiet_until is not None and day <= self.quiet_until:
-            out.append(Reason.RECENT_CONVERSATION)
-        if self.phone_days.get(day, 0) >= self.cap_phone_day or (
-            self.cap_account_7d is not None and self._account_week(day) >= self.cap_account_7d
-        ):
-            out.append(Reason.ATTEMPT_CAP)
-        return out
-
-    def reasons_at(self, now: datetime) -> list[Reason]:
+    def add_reasons_at(self, now: datetime, out: list[Reason]) -> None:
+        """Append (once each) the reasons that block at ``now`` in this zone."""
         local = now.astimezone(self.tz)
-        out = self.day_reasons(local.date())
-        if Reason.HOLIDAY not in out and not calling_hours.is_open(local, self.windows):
-            out.append(Reason.OUTSIDE_CALLING_HOURS)
-        return out
+        day = local.date()
+        found: list[Reason] = []
+        holiday = self.calendar.is_holiday(day, self.region)
+        if holiday:
+            found.append(Reason.HOLIDAY)
+        if self.min_day is not None and day < self.min_day:
+            found.append(Reason.BEFORE_MIN_DAYS_PAST_DUE)
+        if self.quiet_until is not None and day <= self.quiet_until:
+            found.append(Reason.RECENT_CONVERSATION)
+        if day in self.capped_days:
+            found.append(Reason.ATTEMPT_CAP)
+        if not holiday and not calling_hours.is_open(local, self.windows):
+            found.append(Reason.OUTSIDE_CALLING_HOURS)
+        for reason in found:
+            if reason not in out:
+                out.append(reason)
+
+    def _closed(self, day: date) -> bool:
+        return (
+            (self.min_day is not None and day < self.min_day)
+            or (self.quiet_until is not None and day <= self.quiet_until)
+            or day in self.capped_days
+            or self.calendar.is_holiday(day, self.region)
+        )
 
     def earliest(self, t: datetime) -> datetime | None:
         """The first instant >= t at which this zone's rules pass."""
@@ -307,11 +294,28 @@ class _ZoneRules:
         if self.quiet_until is not None and day <= self.quiet_until:
             day = self.quiet_until + timedelta(days=1)
         for _ in range(HORIZON_DAYS):
-            if not self.day_reasons(day):
-                found = calling_hours.next_open_on(
-                    day, self.windows, self.tz, t if day == first else None
-                )
+            if not self._closed(day):
+                found = calling_hours.next_open_on(day, self.windows, self.tz, t if day == first else None)
                 if found is not None:
                     return found
             day += timedelta(days=1)
         return None
+
+
+_NO_DAYS: frozenset[date] = frozenset()
+
+
+def _capped_days(
+    phone_days: dict[date, int], cap_phone: int, account_days: dict[date, int], cap_account: int | None
+) -> frozenset[date]:
+    """Local dates on which a cap is already reached: per phone that day, or per account in
+    the 7 consecutive days ending that day (a sliding window)."""
+    capped = {day for day, n in phone_days.items() if n >= cap_phone}
+    if cap_account is not None and sum(account_days.values()) >= cap_account:
+        in_window: dict[int, int] = {}  # ordinal of a day -> attempts in the 7 days ending it
+        for day, n in account_days.items():
+            first = day.toordinal()
+            for o in range(first, first + 7):
+                in_window[o] = in_window.get(o, 0) + n
+        capped.update(date.fromordinal(o) for o, n in in_window.items() if n >= cap_account)
+    return frozenset(capped)

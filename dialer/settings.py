@@ -198,8 +198,13 @@ _ENV_ALIASES = {
 _LIST_KEYS = {("service", "ami_urls")}
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any], origin: dict[tuple[str, ...], str],
-           source: str, path: tuple[str, ...] = ()) -> None:
+def _merge(
+    base: dict[str, Any],
+    over: Mapping[str, Any],
+    origin: dict[tuple[str, ...], str],
+    source: str,
+    path: tuple[str, ...] = (),
+) -> None:
     for key, value in over.items():
         here = (*path, key)
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
@@ -238,9 +243,7 @@ def _source_of(origin: Mapping[tuple[str, ...], str], loc: tuple[str, ...], defa
     return default
 
 
-def load_settings(
-    path: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Load defaults, lay ``path`` and the environment over them, validate everything."""
     env = os.environ if env is None else env
     data = _read_toml(DEFAULT_CONFIG)
@@ -250,11 +253,12 @@ def load_settings(
     if path:
         _merge(data, _read_toml(Path(path)), origin, _display(Path(path)))
     overrides: dict[str, Any] = {}
+    env_origin: dict[tuple[str, ...], str] = {}
     for name, value in env.items():
         if name in _ENV_ALIASES:
             keypath = _ENV_ALIASES[name]
         elif name.startswith("DIALER__"):
-            keypath = tuple(p.lower() for p in name[len("DIALER__"):].split("__") if p)
+            keypath = tuple(p.lower() for p in name[len("DIALER__") :].split("__") if p)
         else:
             continue
         keypath = _match_case(data, keypath)
@@ -262,8 +266,9 @@ def load_settings(
         for part in keypath[:-1]:
             node = node.setdefault(part, {})
         node[keypath[-1]] = _env_value(value, keypath)
-        origin[keypath] = f"environment ${name}"
+        env_origin[keypath] = f"environment ${name}"
     _merge(data, overrides, origin, "environment")
+    origin.update(env_origin)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -316,17 +321,23 @@ def check_settings(settings: Settings, where: Any = lambda loc: "config") -> Non
             fail(("packs", country), "unknown rule pack (Régua has BR and US)")
         floor = FLOORS[country]
         if "observe_holidays" in floor and not pack.observe_holidays:
-            fail(("packs", country, "observe_holidays"),
-                 f"may not be turned off: {floor['observe_holidays'][1]}")
+            fail(
+                ("packs", country, "observe_holidays"),
+                f"may not be turned off: {floor['observe_holidays'][1]}",
+            )
         minimum, why = floor.get("recent_conversation_days", (0, ""))
         if pack.recent_conversation_days < minimum:
-            fail(("packs", country, "recent_conversation_days"),
-                 f"{pack.recent_conversation_days} is looser than the legal floor {minimum} ({why})")
+            fail(
+                ("packs", country, "recent_conversation_days"),
+                f"{pack.recent_conversation_days} is looser than the legal floor {minimum} ({why})",
+            )
         if "voice_per_account_per_7_days" in floor:
             limit, why = floor["voice_per_account_per_7_days"]
             if pack.caps.voice_per_account_per_7_days > limit:
-                fail(("packs", country, "caps", "voice_per_account_per_7_days"),
-                     f"{pack.caps.voice_per_account_per_7_days} exceeds {limit} ({why})")
+                fail(
+                    ("packs", country, "caps", "voice_per_account_per_7_days"),
+                    f"{pack.caps.voice_per_account_per_7_days} exceeds {limit} ({why})",
+                )
         if "default" not in pack.hours:
             fail(("packs", country, "hours", "default"), "every pack needs default hours")
         for state, hours in pack.hours.items():
@@ -337,17 +348,22 @@ def check_settings(settings: Settings, where: Any = lambda loc: "config") -> Non
                     law.for_channel(_channel(channel)),
                 )
                 if looser:
-                    fail(("packs", country, "hours", state, channel),
-                         "looser than the law (" + law.source + "): " + "; ".join(looser)
-                         + ". You may only narrow calling hours.")
-    for channel, templates in (("voice", settings.limited_message.voice),
-                               ("sms", settings.limited_message.sms)):
+                    fail(
+                        ("packs", country, "hours", state, channel),
+                        "looser than the law ("
+                        + law.source
+                        + "): "
+                        + "; ".join(looser)
+                        + ". You may only narrow calling hours.",
+                    )
+    for channel, templates in (
+        ("voice", settings.limited_message.voice),
+        ("sms", settings.limited_message.sms),
+    ):
         if not templates:
             fail(("limited_message", channel), "needs a template per language")
         for lang, text in templates.items():
-            problems = limited_problems(
-                text, (*settings.company.collection_names, settings.company.name)
-            )
+            problems = limited_problems(text, (*settings.company.collection_names, settings.company.name))
             if problems:
                 fail(("limited_message", channel, lang), "; ".join(problems))
     if settings.company.business_name:

