@@ -15,7 +15,7 @@ Steps older than the last one already worked are never revisited.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from dialer.domain import Account, AccountStatus, Attempt, Channel, Outcome
@@ -34,6 +34,9 @@ _REACHED = frozenset(
 )
 
 
+_DONE = _REACHED | {Outcome.SKIPPED}
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     id: str
@@ -50,6 +53,7 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class Cadence:
     steps: Mapping[str, tuple[Step, ...]]  # payment method -> steps
+    _dated: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: object) -> Cadence:
@@ -76,6 +80,19 @@ class Cadence:
             }
         )
 
+    def __post_init__(self) -> None:
+        dated = {
+            method: tuple(
+                sorted((s for s in steps if s.offset_days is not None), key=lambda s: s.offset_days or 0)
+            )
+            for method, steps in self.steps.items()
+        }
+        object.__setattr__(self, "_dated", dated)
+
+    def dated(self, method: str) -> tuple[Step, ...]:
+        """The steps with an offset, in cadence order (sorted once)."""
+        return self._dated.get(method, ())
+
     def step(self, method: str, step_id: str) -> Step | None:
         for s in self.steps.get(method, ()):
             if s.id == step_id:
@@ -100,10 +117,13 @@ class Event:
 
 
 def _step_done(step: Step, attempts: Sequence[Attempt]) -> bool:
-    if any(a.outcome in _REACHED for a in attempts):
-        return True
-    finished = [a for a in attempts if a.outcome is not Outcome.PLACED]
-    return len(finished) >= step.max_attempts
+    finished = 0
+    for a in attempts:
+        if a.outcome in _DONE:
+            return True
+        if a.outcome is not Outcome.PLACED:
+            finished += 1
+    return finished >= step.max_attempts
 
 
 def _condition_holds(step: Step, history: Sequence[Attempt]) -> bool:
@@ -138,6 +158,8 @@ def next_step(
     by_step: dict[str, list[Attempt]] = {}
     for a in mine:
         by_step.setdefault(a.step_id, []).append(a)
+    if not mine and not events:  # the common case at load time: the first dated step not past
+        return _first_step(account, cadence.dated(account.payment_method.value), today)
 
     # a triggered step runs once per event, on the event's date
     for step in steps:
@@ -151,14 +173,16 @@ def next_step(
                 return _pending(step, event.on, since)
 
     days = (today - account.due_date).days
-    dated = sorted((s for s in steps if s.offset_days is not None), key=lambda s: s.offset_days or 0)
+    dated = cadence.dated(account.payment_method.value)
     last_worked = max((s.offset_days or 0 for s in dated if by_step.get(s.id)), default=None)
-    candidates = [
-        s
-        for s in dated
-        if (last_worked is None or (s.offset_days or 0) >= last_worked)
-        and not _step_done(s, by_step.get(s.id, ()))
-    ]
+    candidates = []
+    for s in dated:
+        if last_worked is not None and (s.offset_days or 0) < last_worked:
+            continue
+        tries = by_step.get(s.id)
+        if tries and _step_done(s, tries):
+            continue
+        candidates.append(s)
     due_now = [s for s in candidates if (s.offset_days or 0) <= days]
     if due_now:
         step = due_now[-1]  # catch-up: only the latest overdue step runs
@@ -172,6 +196,20 @@ def next_step(
     for step in candidates:
         if step.when == "not_reached_yet" and reached:
             continue  # a conversation happened: it cannot un-happen
+        if (step.offset_days or 0) > days:
+            return NextStep(step, account.due_date + timedelta(days=step.offset_days or 0), None, 1)
+    return None
+
+
+def _first_step(account: Account, dated: Sequence[Step], today: date) -> NextStep | None:
+    """No history yet: the latest step already due (catch-up), else the first one ahead."""
+    days = (today - account.due_date).days
+    due_now = [s for s in dated if (s.offset_days or 0) <= days]
+    if due_now:
+        step = due_now[-1]
+        if step.when != "previous_call_unanswered":  # no call yet: that condition cannot hold
+            return NextStep(step, account.due_date + timedelta(days=step.offset_days or 0), None, 1)
+    for step in dated:
         if (step.offset_days or 0) > days:
             return NextStep(step, account.due_date + timedelta(days=step.offset_days or 0), None, 1)
     return None

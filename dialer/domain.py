@@ -80,6 +80,13 @@ class Outcome(StrEnum):
     SMS_SENT = "sms_sent"
     SMS_DELIVERED = "sms_delivered"
     SMS_FAILED = "sms_failed"
+    UNKNOWN = "unknown"  # the worker placing it died and the PBX could not tell: counts
+    SKIPPED = "skipped"  # a cadence step no rule would ever allow: no contact was made
+
+    @property
+    def is_attempt(self) -> bool:
+        """Whether a contact was (or may have been) made: everything but SKIPPED."""
+        return self is not Outcome.SKIPPED
 
     @property
     def connected(self) -> bool:

@@ -235,7 +235,7 @@ class _ZoneRules:
         account_days: dict[date, int] = {}
         last_conversation: date | None = None
         for a in history:
-            if a.account_id != account_id or a.channel is not channel:
+            if a.account_id != account_id or a.channel is not channel or a.outcome is Outcome.SKIPPED:
                 continue
             day = a.at.astimezone(tz).date()
             if count_all or a.outcome.connected:

@@ -1,0 +1,1 @@
+"""SMS gateways behind one protocol; one module per provider (``sandbox`` is the default)."""

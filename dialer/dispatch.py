@@ -1,0 +1,167 @@
+"""What to do with an account when its schedule entry comes due — pure, no I/O.
+
+``plan_account`` combines the régua (``cadence.next_step``) with the rules
+(``policy.decide``, asked for every phone that could carry the step) and returns one
+``Plan``: contact a phone now, wait until an instant, skip a step that no rule will ever
+allow, or nothing left to do. The worker executes it; ``decide`` is therefore asked
+again at dispatch time, whatever was planned when the entry was scheduled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from dialer.cadence import Cadence, Step, next_step
+from dialer.domain import Attempt, Channel, Contact, Decision, Outcome, Phone, PhoneType, Suppression
+from dialer.local_time import locate
+from dialer.policy import Policy, decide
+
+FALLBACK_SUFFIX = "~sms"
+
+# a call ending like this did not reach anyone: the step's SMS fallback applies
+NOT_REACHED = frozenset(
+    {Outcome.NO_ANSWER, Outcome.BUSY, Outcome.CONGESTION, Outcome.FAILED, Outcome.REJECTED}
+)
+
+_PHONE_ORDER = {PhoneType.MOBILE: 0, PhoneType.HOME: 1, PhoneType.WORK: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    kind: str  # contact | later | skip | done
+    step: Step | None = None
+    channel: Channel | None = None
+    phone: Phone | None = None
+    at: datetime | None = None  # later: when to look again
+    decisions: tuple[tuple[str, Decision], ...] = field(default=())
+    fallback_for: str | None = None  # the voice step this SMS is the fallback of
+    attempt: int = 1
+    note: str = ""
+
+
+def local_zone(phones: Sequence[Phone], region: str | None, timezone: str | None) -> ZoneInfo:
+    """The zone whose calendar date is the account's 'today' (its first phone's primary zone)."""
+    return locate(phones[0].number, region, timezone).tzinfos[0]
+
+
+def _candidates(phones: Sequence[Phone], channel: Channel) -> list[Phone]:
+    ordered = sorted(phones, key=lambda p: (_PHONE_ORDER[p.phone_type], p.number))
+    if channel is Channel.SMS:
+        return [p for p in ordered if p.phone_type is PhoneType.MOBILE]
+    return ordered
+
+
+def _try_phones(
+    state_account: object,
+    phones: Sequence[Phone],
+    channel: Channel,
+    history: Sequence[Attempt],
+    suppressions: Mapping[str, Sequence[Suppression]],
+    now: datetime,
+    policy: Policy,
+) -> tuple[Phone | None, list[tuple[str, Decision]], datetime | None]:
+    """First phone decide() allows now; else the earliest not_before among the others."""
+    from dialer.domain import Account
+
+    assert isinstance(state_account, Account)
+    decisions: list[tuple[str, Decision]] = []
+    earliest: datetime | None = None
+    for phone in _candidates(phones, channel):
+        contact = Contact(state_account, phone, channel, tuple(suppressions.get(phone.number, ())))
+        d = decide(contact, history, now, policy)
+        decisions.append((phone.number, d))
+        if d.allowed:
+            return phone, decisions, None
+        if d.not_before is not None and (earliest is None or d.not_before < earliest):
+            earliest = d.not_before
+    return None, decisions, earliest
+
+
+def plan_account(
+    account: object,
+    phones: Sequence[Phone],
+    history: Sequence[Attempt],
+    fallback: str | None,
+    suppressions: Mapping[str, Sequence[Suppression]],
+    now: datetime,
+    policy: Policy,
+    cadence: Cadence,
+) -> Plan:
+    """The one thing to do for this account at ``now``."""
+    from dialer.domain import Account
+
+    assert isinstance(account, Account)
+    if not phones:
+        return Plan("done", note="no phones")
+    if fallback:
+        step = cadence.step(account.payment_method.value, fallback)
+        phone, decisions, earliest = _try_phones(
+            account, phones, Channel.SMS, history, suppressions, now, policy
+        )
+        fb_step = Step(fallback + FALLBACK_SUFFIX, Channel.SMS, "limited")
+        if phone is not None:
+            return Plan(
+                "contact", fb_step, Channel.SMS, phone, decisions=tuple(decisions), fallback_for=fallback
+            )
+        if earliest is not None:
+            return Plan(
+                "later", fb_step, Channel.SMS, at=earliest, decisions=tuple(decisions), fallback_for=fallback
+            )
+        # no phone will ever take this SMS: drop the fallback, go on with the régua
+        del step
+        return Plan(
+            "skip",
+            fb_step,
+            Channel.SMS,
+            decisions=tuple(decisions),
+            fallback_for=fallback,
+            note="no phone may receive the fallback SMS",
+        )
+
+    tz = local_zone(phones, account.region, account.timezone)
+    today = now.astimezone(tz).date()
+    nxt = next_step(account, history, today, cadence)
+    if nxt is None:
+        return Plan("done", note="régua finished" if account.status.value == "open" else account.status.value)
+    start = datetime.combine(nxt.due_on, time(0), tz)
+    if nxt.not_before is not None and nxt.not_before > start:
+        start = nxt.not_before
+    if start > now:
+        return Plan(
+            "later", nxt.step, nxt.step.channel, at=start, attempt=nxt.attempt, note="next step of the régua"
+        )
+    phone, decisions, earliest = _try_phones(
+        account, phones, nxt.step.channel, history, suppressions, now, policy
+    )
+    if phone is not None:
+        return Plan(
+            "contact", nxt.step, nxt.step.channel, phone, decisions=tuple(decisions), attempt=nxt.attempt
+        )
+    if earliest is not None:
+        return Plan(
+            "later",
+            nxt.step,
+            nxt.step.channel,
+            at=earliest,
+            decisions=tuple(decisions),
+            attempt=nxt.attempt,
+            note="held by the rules",
+        )
+    return Plan(
+        "skip",
+        nxt.step,
+        nxt.step.channel,
+        decisions=tuple(decisions),
+        attempt=nxt.attempt,
+        note="no phone may ever take this step",
+    )
+
+
+def fallback_due(step: Step, outcome: Outcome, history: Sequence[Attempt]) -> bool:
+    """Whether a finished call should trigger the step's limited SMS (once per step)."""
+    if not step.fallback_sms or outcome not in NOT_REACHED:
+        return False
+    return not any(a.step_id == step.id + FALLBACK_SUFFIX for a in history)

@@ -1,0 +1,99 @@
+"""Signed, expiring payment links that carry no personal data.
+
+A link names an opaque *link id* — an HMAC of (campaign, account), so it cannot be
+turned back into the account without the key — plus an expiry, signed with HMAC-SHA256:
+
+    https://…/pay/<link id>.<expiry, base36 seconds>.<signature>
+
+The server resolves the link id to the account through Redis (``links`` hash), checks the
+signature in constant time and the expiry against its clock. A forged, altered or
+expired token gets a polite page that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from dialer.domain import Account
+
+DEFAULT_TTL = timedelta(days=7)
+
+
+class InvalidToken(ValueError):
+    """The token was not made by us (or was altered)."""
+
+
+class ExpiredToken(ValueError):
+    """The token was ours but its time is over."""
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode().rstrip("=").lower()
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def link_id(secret: bytes, campaign: str, account_id: str) -> str:
+    mac = hmac.new(secret, f"link\x1f{campaign}\x1f{account_id}".encode(), hashlib.sha256).digest()
+    return _b32(mac[:15])
+
+
+def make_token(secret: bytes, link: str, expires: datetime) -> str:
+    payload = f"{link}.{_b36(int(expires.timestamp()))}"
+    sig = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
+    return f"{payload}.{_b32(sig[:20])}"
+
+
+def verify_token(secret: bytes, token: str, now: datetime) -> str:
+    """The link id of a valid token; raises InvalidToken / ExpiredToken."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts) or len(token) > 128:
+        raise InvalidToken("malformed")
+    link, exp, sig = parts
+    expected = _b32(hmac.new(secret, f"{link}.{exp}".encode(), hashlib.sha256).digest()[:20])
+    if not hmac.compare_digest(expected, sig):
+        raise InvalidToken("bad signature")
+    try:
+        expires = int(exp, 36)
+    except ValueError:
+        raise InvalidToken("malformed expiry") from None
+    if now.timestamp() >= expires:
+        raise ExpiredToken("expired")
+    return link
+
+
+def payment_url(public_url: str, url_template: str, token: str) -> str:
+    if url_template:
+        return url_template.replace("{token}", token)
+    return public_url.rstrip("/") + "/pay/" + token
+
+
+def format_money(amount: object, currency: str, language: str) -> str:
+    from decimal import Decimal
+
+    value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    whole, cents = f"{value:,.2f}".split(".")
+    if language.startswith("pt"):
+        return ("R$ " if currency == "BRL" else currency + " ") + whole.replace(",", ".") + "," + cents
+    return ("$" if currency == "USD" else currency + " ") + whole + "." + cents
+
+
+def payment_sms_text(language: str, company_name: str, account: Account, url: str) -> str:
+    """Full-level text: only ever sent because a verified debtor asked for it on a call."""
+    amount = format_money(account.amount, account.currency, language)
+    if language.startswith("pt"):
+        due = account.due_date.strftime("%d/%m/%Y")
+        return f"{company_name}: conforme solicitado, pague {amount} (venc. {due}) em {url}"
+    due = account.due_date.strftime("%m/%d/%Y")
+    return f"{company_name}: as requested, pay {amount} (due {due}) at {url}"

@@ -1,0 +1,143 @@
+"""Wiring: settings -> Redis (embedded or remote), store, clock, telephony, SMS, secret.
+
+The embedded Redis lives in ``<data_dir>/redis`` with its append-only file on. The
+first Régua process that needs it starts it and writes its port to ``redis.port``;
+others (a ``load`` while ``serve`` runs) find it there and share it; the process that
+started it stops it when it exits. The data survives: the next start replays the AOF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dialer.cadence import Cadence
+from dialer.clock import Clock, SimulatedClock, SystemClock
+from dialer.policy import Policy
+from dialer.redis_server import EmbeddedRedis
+from dialer.secret_key import load_secret
+from dialer.settings import Settings
+from dialer.store import Store
+
+log = logging.getLogger("regua.runtime")
+
+
+def _alive(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: str | Path):  # type: ignore[no-untyped-def]
+    """Yield the URL of the embedded Redis, starting it if nobody runs it yet."""
+    root = Path(data_dir) / "redis"
+    root.mkdir(parents=True, exist_ok=True)
+    port_file = root / "redis.port"
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if port_file.exists():
+            try:
+                port = int(port_file.read_text().strip())
+            except ValueError:
+                port = 0
+            if port and _alive(port):
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                yield f"redis://127.0.0.1:{port}/0"
+                return
+        server = EmbeddedRedis(root, appendonly=True, fsync="everysec")
+        url = server.start()
+        port_file.write_text(str(server.port))
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    log.info("embedded redis-server started on %s (data in %s)", url, root)
+    try:
+        yield url
+    finally:
+        with open(root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            server.stop()
+            with contextlib.suppress(FileNotFoundError):
+                port_file.unlink()
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """A connected Store on ``REDIS_URL`` or on the embedded Redis."""
+    with contextlib.ExitStack() as stack:
+        url = settings.service.redis_url or stack.enter_context(embedded_redis(settings.service.data_dir))
+        store = await Store.connect(url)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    policy: Policy
+    cadence: Cadence
+    clock: Clock
+    secret: bytes
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        return cls(
+            settings=settings,
+            policy=Policy.from_settings(settings),
+            cadence=Cadence.from_settings(settings),
+            clock=clock or SystemClock(),
+            secret=load_secret(settings.service.secret_key, settings.service.data_dir),
+        )
+
+
+def run_async(main: Any) -> Any:
+    """``asyncio.run`` on uvloop when it is installed (it is on Linux): the service's I/O loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def simulated_clock(start: str, speed: float) -> SimulatedClock:
+    return SimulatedClock(datetime.fromisoformat(start), speed)
+
+
+def make_telephony(settings: Settings, clock: Clock, *, realtime: bool = True):  # type: ignore[no-untyped-def]
+    """The voice backend ``DIALER_TELEPHONY`` names."""
+    if settings.service.telephony == "asterisk":
+        from dialer.telephony.asterisk import AsteriskTelephony
+
+        return AsteriskTelephony.from_settings(settings, clock)
+    from dialer.telephony.sandbox import SandboxTelephony
+
+    ivr = None
+    with contextlib.suppress(ImportError):
+        from ivr.sandbox_runner import make_sandbox_ivr
+
+        ivr = make_sandbox_ivr(settings)
+    return SandboxTelephony(clock, realtime=realtime, ivr=ivr)
+
+
+def make_sms(settings: Settings, store: Store, clock: Clock):  # type: ignore[no-untyped-def]
+    """The SMS gateway ``service.sms_provider`` names (sandbox: the Redis outbox)."""
+    url = settings.service.sms_provider
+    if url.startswith("sandbox"):
+        from sms_gateway.sandbox import SandboxSms
+
+        return SandboxSms(store.r, clock)
+    from sms_gateway.factory import gateway_from_settings
+
+    return gateway_from_settings(settings, store, clock)

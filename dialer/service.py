@@ -1,0 +1,161 @@
+"""``python -m dialer serve``: scheduler + workers (+ HTTP API and dashboard) in one asyncio process.
+
+Roles split the service for scaling out: ``--role scheduler``, ``--role worker``,
+``--role api``, or ``all`` (the default). ``--workers N`` runs N worker processes
+(this one and N-1 children) against the same Redis; more hosts scale the same way.
+
+SIGTERM / SIGINT: stop taking work, let in-flight calls and SMS finish (up to
+``--grace`` seconds), write their outcomes, and exit; entries not finished stay pending
+in their stream and another worker reclaims them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dialer.clock import Clock
+from dialer.runtime import Runtime, make_sms, make_telephony, open_store
+from dialer.scheduler import Scheduler
+from dialer.settings import Settings
+from dialer.store import Store
+from dialer.worker import Worker, WorkerConfig, default_consumer_name
+
+log = logging.getLogger("regua.service")
+
+
+@dataclass
+class ServeOptions:
+    role: str = "all"  # all | scheduler | worker | api
+    workers: int = 1
+    grace_s: float = 30.0
+    progress: bool = False
+    realtime_calls: bool = True
+    api: bool = True
+
+
+async def serve(
+    settings: Settings,
+    options: ServeOptions,
+    *,
+    clock: Clock | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: object = None,
+) -> int:
+    runtime = Runtime.build(settings, clock=clock)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with open_store(settings) as store:
+        children = _spawn_workers(settings, options, store)
+        try:
+            return await _run_roles(runtime, store, options, stop, on_ready)
+        finally:
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    await asyncio.to_thread(child.wait, options.grace_s + 5)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+def _spawn_workers(settings: Settings, options: ServeOptions, store: Store) -> list[subprocess.Popen[bytes]]:
+    if options.workers <= 1 or options.role not in ("all", "worker"):
+        return []
+    url = store.r.connection_pool.connection_kwargs
+    env = dict(os.environ)
+    env["REDIS_URL"] = f"redis://{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}/{url.get('db', 0)}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "dialer",
+        "serve",
+        "--role",
+        "worker",
+        "--workers",
+        "1",
+        "--grace",
+        str(options.grace_s),
+    ]
+    log.info("starting %d more worker process(es)", options.workers - 1)
+    return [subprocess.Popen(cmd, env=env) for _ in range(options.workers - 1)]
+
+
+async def _run_roles(
+    runtime: Runtime, store: Store, options: ServeOptions, stop: asyncio.Event, on_ready: object
+) -> int:
+    settings = runtime.settings
+    telephony = make_telephony(settings, runtime.clock, realtime=options.realtime_calls)
+    sms = make_sms(settings, store, runtime.clock)
+    await telephony.start()
+    tasks: list[asyncio.Task[object]] = []
+    worker = None
+    try:
+        if options.role in ("all", "scheduler"):
+            scheduler = Scheduler(store, runtime.clock)
+            tasks.append(asyncio.create_task(scheduler.run(stop), name="scheduler"))
+        if options.role in ("all", "worker"):
+            worker = Worker(
+                store,
+                telephony,
+                sms,
+                settings,
+                runtime.policy,
+                runtime.cadence,
+                runtime.clock,
+                consumer=default_consumer_name(),
+                config=WorkerConfig(batch=settings.service.batch_size),
+                secret=runtime.secret,
+            )
+            tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+        if options.api and options.role in ("all", "api"):
+            from dialer.api import start_api
+
+            runner = await start_api(runtime, store, telephony, sms)
+            tasks.append(asyncio.create_task(_until(stop, runner.cleanup), name="api"))
+        if options.progress:
+            from dialer.console import live_progress
+
+            tasks.append(
+                asyncio.create_task(
+                    live_progress(store, runtime.clock, stop, telephony=telephony), name="progress"
+                )
+            )
+        if callable(on_ready):
+            on_ready()
+        await stop.wait()
+        log.info("stopping: finishing what is in flight (up to %.0fs)", options.grace_s)
+        done, pending = await asyncio.wait(tasks, timeout=options.grace_s)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for t in done:
+            if t.exception() is not None:
+                log.error("%s ended with an error: %s", t.get_name(), t.exception())
+        return 0
+    finally:
+        await telephony.close()
+        await sms.close()
+
+
+async def _until(stop: asyncio.Event, cleanup: object) -> None:
+    await stop.wait()
+    if callable(cleanup):
+        result = cleanup()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+def serve_blocking(settings: Settings, options: ServeOptions, argv: Sequence[str] = ()) -> int:
+    return asyncio.run(serve(settings, options))
