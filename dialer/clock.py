@@ -56,3 +56,29 @@ class SimulatedClock:
 
     def wall_seconds(self, seconds: float) -> float:
         return seconds / self.speed
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests); ``sleep`` advances it and yields."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when.astimezone(UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        self._now += timedelta(**delta)
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self._now += timedelta(seconds=max(0.0, seconds))
+        await asyncio.sleep(0)
+
+    def wall_seconds(self, seconds: float) -> float:
+        return 0.0 if seconds <= 0 else 0.05

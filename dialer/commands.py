@@ -446,7 +446,7 @@ async def _suppress(args: argparse.Namespace, settings: Settings, store: Any) ->
     writer = csv.writer(errors_fh) if errors_fh else None
     imported = rejected = 0
     batch = []
-    with open(args.file, "rb") as fh:  # noqa: ASYNC230
+    with open(args.file, "rb") as fh:
         for item in read_suppression_file(fh, args.source, timedelta(days=args.effective_after_days)):
             if isinstance(item, tuple):
                 rejected += 1

@@ -292,7 +292,10 @@ class Store:
                 await client.ping()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 await client.aclose()
-                raise StoreError(f"cannot reach Redis at {_safe_url(url)}: {exc}") from exc
+                raise StoreError(
+                    f"cannot reach Redis at {_safe_url(url)}: {exc}. Is it running? "
+                    "Unset REDIS_URL to let Régua start its own."
+                ) from exc
         return store
 
     async def close(self) -> None:

@@ -257,6 +257,13 @@ class Worker:
             if st is None:  # deleted meanwhile
                 finishes.append(Finish(campaign, it.account_id, it.entry_id, stats={"missing": 1}))
                 continue
+            own = f"{campaign}:{it.entry_id}"
+            placed = next(
+                (a for a in st.history if a.attempt_id == own and a.outcome is Outcome.PLACED), None
+            )
+            if placed is not None:  # this entry's worker died mid-contact: settle it, never redo it
+                finishes.append(await self._reconcile(campaign, it, st, placed, now))
+                continue
             plan = plan_account(
                 st.account, st.phones, st.history, st.fallback, suppressions, now, self.policy, self.cadence
             )
@@ -372,7 +379,7 @@ class Worker:
                 to_run.append(job)
             elif claim.status == "exists":
                 assert claim.existing is not None
-                finishes.append(await self._reconcile(campaign, job, claim.existing, now))
+                finishes.append(await self._reconcile(campaign, job.item, job.state, claim.existing, now))
             else:  # stale history or another attempt holds the account: look again shortly
                 delay = timedelta(seconds=1 if claim.status == "stale" else 30)
                 finishes.append(
@@ -421,7 +428,9 @@ class Worker:
                     job.error = str(exc)
                 job.extra_events.append({"kind": "sms", "level": "limited", "text": text})
 
-    async def _reconcile(self, campaign: str, job: _Job, existing: Attempt, now: datetime) -> Finish:
+    async def _reconcile(
+        self, campaign: str, item: WorkItem, state: AccountState, existing: Attempt, now: datetime
+    ) -> Finish:
         """A reclaimed entry whose attempt was claimed by a worker that died: never dial twice."""
         outcome = existing.outcome
         detail = "reclaimed"
@@ -442,12 +451,12 @@ class Worker:
             existing.attempt_id,
             existing.step_id,
         )
-        history = [a for a in job.state.history if a.attempt_id != final.attempt_id] + [final]
-        nxt = self._next_at(job.state, history, job.state.fallback, now)
+        history = [a for a in state.history if a.attempt_id != final.attempt_id] + [final]
+        nxt = self._next_at(state, history, state.fallback, now)
         return Finish(
             campaign,
-            job.item.account_id,
-            job.item.entry_id,
+            item.account_id,
+            item.entry_id,
             attempt=final,
             next_at=nxt,
             stats={"reclaimed": 1, f"outcome:{outcome}": 1},

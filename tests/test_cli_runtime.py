@@ -1,0 +1,154 @@
+"""The runtime commands, run as a supervisor runs them, against the test redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.runtime_helpers import HEADER
+
+
+@pytest.fixture
+def cli(redis_url, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER")}
+    env.update({"REDIS_URL": redis_url, "DIALER_DATA_DIR": str(tmp_path / "var")})
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "dialer", *args], capture_output=True, text=True, env=env, timeout=120
+        )
+        if ok:
+            assert out.returncode == 0, out.stderr
+        return out
+
+    return run
+
+
+def jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_load_status_lifecycle_audit(cli, tmp_path: Path):
+    f = tmp_path / "c.csv"
+    f.write_text(
+        HEADER + "A1;Ana;11987654320;10/11/2026;10;sim;sim;1980\n"
+        "A2;Bia;11987654323;10/11/2026;10;sim;sim;1980\nA3;;123;x;y;sim;sim;1980\n"
+    )
+    errors = tmp_path / "errors.csv"
+    out = cli("load", str(f), "--campaign", "nov", "--json", "--errors", str(errors))
+    summary = json.loads(out.stdout)
+    assert (summary["rows_read"], summary["accepted"], summary["rejected"]) == (3, 2, 1)
+    assert "line" in errors.read_text() and "4,name,,is required" in errors.read_text()
+    again = json.loads(cli("load", str(f), "--campaign", "nov", "--json").stdout)
+    assert (again["unchanged"], again["new"]) == (2, 0)
+
+    status = json.loads(cli("status", "nov", "--json").stdout)
+    assert (status["state"], status["accounts"], status["contacts"], status["scheduled"]) == (
+        "created",
+        2,
+        2,
+        2,
+    )
+    assert "nov -" not in cli("pause", "nov", ok=False).stdout
+    refused = cli("pause", "nov", ok=False)
+    assert refused.returncode == 1 and "it is created" in refused.stderr
+    cli("start", "nov")
+    cli("pause", "nov")
+    assert json.loads(cli("status", "nov", "--json").stdout)["state"] == "paused"
+    campaigns = jsonl(cli("campaigns", "--json").stdout)
+    assert [c["name"] for c in campaigns] == ["nov"]
+    lifecycle = jsonl(cli("audit", "--campaign", "nov", "--json").stdout)
+    assert [e["kind"] for e in lifecycle] == ["created", "loaded", "loaded", "start", "pause"]
+    assert lifecycle[3]["actor"].startswith("cli:")
+    missing = cli("status", "nope", "--json", ok=False)
+    assert missing.returncode == 1 and "no campaign named 'nope'" in missing.stderr
+
+
+def test_wrong_header_refused(cli, tmp_path: Path):
+    f = tmp_path / "bad.csv"
+    f.write_text("conta;nome\n1;2\n")
+    out = cli("load", str(f), "--campaign", "x", ok=False)
+    assert out.returncode == 2 and "missing required column(s)" in out.stderr
+    assert jsonl(cli("campaigns", "--json").stdout) == []
+
+
+def test_suppression_commands(cli, tmp_path: Path):
+    reg = tmp_path / "nao-me-ligue.csv"
+    reg.write_text(
+        "telefone;data_cadastro\n(11) 98765-4321;01/11/2026\n11 91234-5678;\nnot a phone;\n"
+        "21 98765-4321;2026-13-01\n"
+    )
+    out = json.loads(
+        cli(
+            "suppress",
+            "import",
+            str(reg),
+            "--source",
+            "nao-me-ligue-sp",
+            "--effective-after-days",
+            "30",
+            "--json",
+        ).stdout
+    )
+    assert (out["imported"], out["rejected"]) == (2, 2)
+    cli("suppress", "add", "+55 21 99999-0000", "--channel", "sms", "--reason", "opt_out")
+    entries = {(e["number"], e["channel"]): e for e in jsonl(cli("suppress", "list", "--json").stdout)}
+    assert entries[("+5511987654321", "*")]["effective_from"] == "2026-12-01T00:00:00-03:00"
+    assert entries[("+5511912345678", "*")]["effective_from"] is None
+    assert entries[("+5521999990000", "sms")]["reason"] == "opt_out"
+    assert cli("suppress", "remove", "+5521999990000", "--channel", "sms").returncode == 0
+    assert cli("suppress", "remove", "+5521999990000", "--channel", "sms", ok=False).returncode == 1
+    kinds = [e["kind"] for e in jsonl(cli("audit", "--json").stdout)]
+    assert kinds == ["suppress_import", "suppress", "unsuppress", "unsuppress"]
+
+
+def test_serve_then_audit_answers_why(cli, redis_url, tmp_path: Path):
+    """A debtor past D+10 whose phone has no voice consent: the audit says why nobody called."""
+    import signal
+    import time
+
+    f = tmp_path / "c.csv"
+    f.write_text(HEADER + "A1;Ana;11987654320;10/11/2026;10;não;sim;1980\n")
+    cli("load", str(f), "--campaign", "c", "--start")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER")}
+    env.update({"REDIS_URL": redis_url, "DIALER_DATA_DIR": str(tmp_path / "var")})
+    log = tmp_path / "serve.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dialer",
+                "serve",
+                "--no-api",
+                "--no-progress",
+                "--clock-start",
+                "2026-11-23T10:00:00-03:00",
+                "--speed",
+                "60",
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            events: list[dict] = []
+            while time.monotonic() < deadline and not any(e["kind"] == "step_skipped" for e in events):
+                time.sleep(0.3)
+                out = cli("audit", "--account", "A1", "--json", ok=False)
+                events = jsonl(out.stdout) if out.returncode == 0 else []
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    decisions = [e for e in events if e["kind"] == "decision" and e["channel"] == "voice"]
+    assert decisions and decisions[0]["reasons"] == ["no_consent"] and decisions[0]["not_before"] is None
+    assert any(e["kind"] == "step_skipped" and e["step"] == "d10_call" for e in events)
+    assert "stopping" in log.read_text()

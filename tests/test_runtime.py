@@ -1,0 +1,280 @@
+"""The Redis runtime end to end: ingest, lifecycle, scheduler, workers, sandbox outcomes, audit.
+
+Everything here runs against the real redis-server the test session started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+
+from dialer import keys
+from dialer.campaign_file import RowDefaults
+from dialer.domain import Channel, Outcome
+from dialer.errors import HeaderError
+from dialer.ingest import load_file
+from dialer.keys import CampaignKeys
+from dialer.scheduler import Scheduler
+from dialer.store import Store
+from tests.runtime_helpers import campaign_csv, make_rig
+
+MON_0700 = datetime.fromisoformat("2026-11-23T07:00:00-03:00")
+DUE = "10/11/2026"  # D+13 on Monday: the boleto régua's call step is due
+
+
+def phone(d: int) -> str:
+    return f"1198765432{d}"
+
+
+@pytest.fixture
+async def rig(redis_url, settings):
+    r = await make_rig(redis_url, settings, MON_0700)
+    yield r
+    await r.store.close()
+
+
+async def accounts(store: Store, campaign: str = "c1") -> dict:
+    names = [f"A{d}" for d in range(10)]
+    states = await store.load_accounts(campaign, names)
+    return {n: s for n, s in zip(names, states, strict=True) if s}
+
+
+async def test_sandbox_day_one(rig, tmp_path):
+    path = campaign_csv(tmp_path, [(f"A{d}", phone(d), DUE) for d in range(10)])
+    summary = await rig.load(path)
+    assert (summary.accepted, summary.new, summary.rejected) == (10, 10, 0)
+
+    # 07:00: outside calling hours, nobody is called; the decision is kept with its reason
+    await rig.drive(MON_0700)
+    assert rig.telephony.placed == 0
+    timeline = await rig.store.timeline("A0")
+    assert timeline[0]["kind"] == "decision" and timeline[0]["reasons"] == ["outside_calling_hours"]
+    assert timeline[0]["not_before"] == "2026-11-23T08:00:00-03:00"
+
+    await rig.drive(MON_0700.replace(hour=20))
+    state = await accounts(rig.store)
+    first_call = {a: next(x for x in s.history if x.channel is Channel.VOICE) for a, s in state.items()}
+    expected = [
+        "answered_verified",
+        "third_party",
+        "voicemail",
+        "no_answer",
+        "busy",
+        "failed",
+        "wrong_number",
+        "invalid_number",
+        "answered_verified",
+        "answered_verified",
+    ]
+    assert [first_call[f"A{d}"].outcome.value for d in range(10)] == expected
+    for call in first_call.values():
+        assert call.at >= datetime.fromisoformat("2026-11-23T08:00:00-03:00")
+    # one call per phone that day (BR cap), no second attempt the same day
+    per_day = Counter(
+        (a.phone, a.at.date()) for s in state.values() for a in s.history if a.channel is Channel.VOICE
+    )
+    assert max(per_day.values()) == 1
+
+    # what people asked for and what outcomes imply
+    sup = {e["number"]: e for e in await rig.store.suppression_list()}
+    assert sup["+5511987654326"]["reason"] == "wrong_number" and sup["+5511987654326"]["channel"] == "*"
+    assert sup["+5511987654327"]["reason"] == "invalid_number"
+    assert sup["+5511987654329"]["reason"] == "opt_out" and sup["+5511987654329"]["channel"] == "voice"
+    assert len(sup) == 3
+    callbacks = await rig.store.callbacks()
+    assert [c["account_id"] for c in callbacks] == ["A8"]
+
+    outbox = [f for _, f in await rig.store.r.xrange(keys.OUTBOX)]
+    by_to = {}
+    for m in outbox:
+        by_to.setdefault(m["to"], []).append(m)
+    # the verified debtor who asked for it gets the full message with a signed link
+    (pay,) = by_to["+5511987654320"]
+    assert pay["level"] == "full" and "/pay/" in pay["text"] and "R$ 100,00" in pay["text"]
+    # calls that reached nobody get the limited SMS: name, contact, callback number - nothing else
+    for d in (3, 4, 5):
+        (fallback,) = by_to[f"+551198765432{d}"]
+        assert fallback["level"] == "limited"
+        assert "100" not in fallback["text"] and "R$" not in fallback["text"]
+        assert "0800 123 4567" in fallback["text"] and f"Pessoa A{d}" in fallback["text"]
+    # nobody else got an SMS on day one (a third party, a machine, a wrong number: nothing)
+    assert set(by_to) == {"+5511987654320", "+5511987654323", "+5511987654324", "+5511987654325"}
+    assert all(m["sandbox"] == "1" for m in outbox)
+
+
+async def test_regua_continues_on_later_days(rig, tmp_path):
+    await rig.load(campaign_csv(tmp_path, [(f"A{d}", phone(d), DUE) for d in (3, 6, 9)]))
+    await rig.drive(MON_0700 + timedelta(days=4, hours=13))  # until Friday 20:00
+    state = await accounts(rig.store)
+    calls = lambda a: [x for x in state[a].history if x.channel is Channel.VOICE]  # noqa: E731
+    # no answer: retried once a day up to the step's 3 attempts, then the régua waits for D+20
+    assert [c.at.date().isoformat() for c in calls("A3")] == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    # wrong number: suppressed everywhere, never called again
+    assert len(calls("A6")) == 1
+    # verified conversation: the rest of the régua is "not_reached_yet" steps: finished
+    assert len(calls("A9")) == 1
+    status = await rig.store.status("c1")
+    assert status["counters"]["done"] == 1  # A9
+    scores = dict(await rig.store.r.zrange(CampaignKeys("c1").schedule, 0, -1, withscores=True))
+    d20 = datetime.fromisoformat("2026-11-30T00:00:00-03:00").timestamp() * 1000
+    assert scores == {"A3": d20, "A6": d20}  # A6's step will be skipped then: no phone may take it
+
+
+async def test_reload_is_idempotent_and_changes_update(rig, tmp_path):
+    rows = [(f"A{d}", phone(d), DUE) for d in range(5)]
+    first = await rig.load(campaign_csv(tmp_path, rows), start=False)
+    again = await rig.load(campaign_csv(tmp_path, rows), start=False)
+    assert (first.new, again.new, again.unchanged, again.updated) == (5, 0, 5, 0)
+    changed = rows[:4] + [("A4", phone(4), "11/11/2026")] + [("A0", "21987654321", DUE)]
+    third = await rig.load(campaign_csv(tmp_path, changed), start=False)
+    assert (third.unchanged, third.updated, third.new, third.new_accounts) == (4, 1, 1, 0)
+    state = await accounts(rig.store)
+    assert state["A4"].account.due_date.isoformat() == "2026-11-11"
+    assert {p.number for p in state["A0"].phones} == {"+5511987654320", "+5521987654321"}
+    status = await rig.store.status("c1")
+    assert (status["accounts"], status["contacts"]) == (5, 6)
+
+
+async def test_wrong_header_writes_nothing(rig, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("conta;nome;telefone\n1;2;3\n")
+    with pytest.raises(HeaderError):
+        await load_file(
+            rig.store,
+            bad,
+            "nope",
+            defaults=RowDefaults(),
+            secret=b"k",
+            cadence=rig.cadence,
+            now=rig.clock.now(),
+            actor="t",
+        )
+    assert await rig.store.campaign_names() == []
+    assert await rig.store.r.dbsize() == 0
+
+
+async def test_rejected_rows_are_reported_and_the_rest_load(rig, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "account_id;name;phone;due_date;amount\n"
+        "A1;Ana;11987654321;10/11/2026;10\n"
+        "A2;Bia;123;10/11/2026;10\n"
+        "A3;Caio;11987654323;31/11/2026;10\n"
+        "A1;Ana;11987654321;10/11/2026;10\n"
+    )
+    errors = io.StringIO()
+    summary = await load_file(
+        rig.store,
+        path,
+        "c1",
+        defaults=RowDefaults(),
+        secret=b"k",
+        cadence=rig.cadence,
+        now=rig.clock.now(),
+        actor="t",
+        errors_to=errors,
+    )
+    assert (summary.rows_read, summary.accepted, summary.rejected) == (4, 1, 3)
+    lines = errors.getvalue().splitlines()
+    assert lines[0] == "line,column,value,reason,account_id"
+    assert lines[1].startswith("3,phone,123,")
+    assert lines[2].startswith("4,due_date,31/11/2026,is not a real calendar date")
+    assert lines[3].startswith("5,phone,+5511987654321,duplicate")
+
+
+@pytest.mark.parametrize(
+    ("actions", "results", "final"),
+    [
+        (["start", "pause", "resume", "stop", "archive"], ["ok"] * 5, "archived"),
+        (["pause"], ["refused"], "created"),
+        (["start", "start"], ["ok", "refused"], "running"),
+        (["start", "stop", "resume"], ["ok", "ok", "refused"], "stopped"),
+        (["start", "archive"], ["ok", "refused"], "running"),
+    ],
+)
+async def test_lifecycle(rig, actions, results, final):
+    await rig.store.create_campaign("c1", rig.clock.now(), "t")
+    got = [(await rig.store.transition("c1", a, rig.clock.now(), "t"))[0] for a in actions]
+    assert got == results
+    assert (await rig.store.campaign("c1")).state == final
+    audit = await rig.store.campaign_audit("c1")
+    assert [e["kind"] for e in audit] == ["created"] + [a for a, r in zip(actions, results) if r == "ok"]
+    assert (await rig.store.transition("nope", "start", rig.clock.now(), "t"))[0] == "missing"
+
+
+async def test_pause_hands_entries_back_and_resume_works_them(rig, tmp_path):
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [(f"A{d}", phone(d), DUE) for d in range(10)]))
+    await rig.scheduler.run_once()  # 10 entries in the stream
+    await rig.store.transition("c1", "pause", rig.clock.now(), "t")
+    worker = rig.worker()
+    assert await worker.run_once() == 10
+    assert rig.telephony.placed == 0
+    status = await rig.store.status("c1")
+    assert status["scheduled"] == 10 and status["queued"] == 0 and status["in_flight"] == 0
+    assert (await rig.scheduler.run_once())[0] == 0  # paused: nothing moves
+    await rig.store.transition("c1", "resume", rig.clock.now(), "t")
+    await rig.drive(rig.clock.now())
+    assert rig.telephony.placed == 10
+
+
+async def test_two_schedulers_never_dispatch_twice(rig, tmp_path, redis_url):
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [(f"A{i}", f"11987{i:06d}", DUE) for i in range(3000)]))
+    other = await Store.connect(redis_url)
+    s1 = Scheduler(rig.store, rig.clock, batch=100, max_backlog=100_000)
+    s2 = Scheduler(other, rig.clock, batch=100, max_backlog=100_000)
+    moved = await asyncio.gather(s1.run_once(), s2.run_once(), s1.run_once(), s2.run_once())
+    await other.close()
+    entries = await rig.store.r.xrange(CampaignKeys("c1").work)
+    ids = [f["a"] for _, f in entries]
+    assert len(ids) == 3000 == sum(m for m, _ in moved)
+    assert len(set(ids)) == 3000
+
+
+async def test_duplicate_entries_across_two_workers_make_one_call(rig, tmp_path):
+    """The same account handed to two workers at once is called once (optimistic claim)."""
+    rig.clock.set(MON_0700.replace(hour=10))
+    n = 200
+    await rig.load(campaign_csv(tmp_path, [(f"A{i}", f"11987{i:05d}3", DUE) for i in range(n)]))
+    await rig.scheduler.run_once()
+    k = CampaignKeys("c1")
+    for i in range(n):  # every account a second time, as a bad reload or a bug might
+        await rig.store.r.xadd(k.work, {"a": f"A{i}"})
+    w1, w2 = rig.worker("w1", batch=50), rig.worker("w2", batch=50)
+    await asyncio.gather(w1.run_once(), w2.run_once())
+    states = await rig.store.load_accounts("c1", [f"A{i}" for i in range(n)])
+    calls = Counter(s.account.account_id for s in states for a in s.history if a.channel is Channel.VOICE)
+    assert set(calls.values()) == {1}
+    assert rig.telephony.placed == n
+
+
+async def test_suppression_beats_everything_across_campaigns(rig, tmp_path):
+    from dialer.domain import Suppression, SuppressionReason
+
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [("A3", phone(3), DUE)]), campaign="one")
+    await rig.load(campaign_csv(tmp_path, [("B3", phone(3), DUE)]), campaign="two")
+    await rig.store.suppress([Suppression("+5511987654323", SuppressionReason.OPT_OUT)], rig.clock.now(), "t")
+    await rig.drive(rig.clock.now() + timedelta(days=3))
+    assert rig.telephony.placed == 0 and rig.sms.sent == 0
+    events = await rig.store.timeline("B3")
+    assert any(e["kind"] == "decision" and "suppressed" in e["reasons"] for e in events)
+
+
+async def test_worker_survives_a_backend_error(rig, tmp_path):
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [("A3", phone(3), DUE)]))
+
+    async def boom(request):
+        raise RuntimeError("backend bug")
+
+    rig.telephony.place_call = boom  # type: ignore[method-assign]
+    await rig.drive(rig.clock.now())
+    (state,) = await rig.store.load_accounts("c1", ["A3"])
+    by_channel = {a.channel: a.outcome for a in state.history}
+    assert by_channel == {Channel.VOICE: Outcome.FAILED, Channel.SMS: Outcome.SMS_SENT}  # + fallback
