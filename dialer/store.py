@@ -151,7 +151,11 @@ for i = 1, n do
   elseif fb ~= '' then
     redis.call('HSET', acct, 'fb', fb)
   end
-  if score ~= '' then redis.call('ZADD', KEYS[1], score, account) else redis.call('ZREM', KEYS[1], account) end
+  if score ~= '' then
+    redis.call('ZADD', KEYS[1], score, account)
+  else
+    redis.call('ZREM', KEYS[1], account)
+  end
   if entry ~= '' then
     redis.call('XACK', KEYS[2], group, entry)
     redis.call('XDEL', KEYS[2], entry)

@@ -129,7 +129,7 @@ async def test_reload_is_idempotent_and_changes_update(rig, tmp_path):
     first = await rig.load(campaign_csv(tmp_path, rows), start=False)
     again = await rig.load(campaign_csv(tmp_path, rows), start=False)
     assert (first.new, again.new, again.unchanged, again.updated) == (5, 0, 5, 0)
-    changed = rows[:4] + [("A4", phone(4), "11/11/2026")] + [("A0", "21987654321", DUE)]
+    changed = [*rows[:4], ("A4", phone(4), "11/11/2026"), ("A0", "21987654321", DUE)]
     third = await rig.load(campaign_csv(tmp_path, changed), start=False)
     assert (third.unchanged, third.updated, third.new, third.new_accounts) == (4, 1, 1, 0)
     state = await accounts(rig.store)
@@ -202,7 +202,9 @@ async def test_lifecycle(rig, actions, results, final):
     assert got == results
     assert (await rig.store.campaign("c1")).state == final
     audit = await rig.store.campaign_audit("c1")
-    assert [e["kind"] for e in audit] == ["created"] + [a for a, r in zip(actions, results) if r == "ok"]
+    assert [e["kind"] for e in audit] == ["created"] + [
+        a for a, r in zip(actions, results, strict=False) if r == "ok"
+    ]
     assert (await rig.store.transition("nope", "start", rig.clock.now(), "t"))[0] == "missing"
 
 
