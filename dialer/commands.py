@@ -308,9 +308,12 @@ def _serve(args: argparse.Namespace) -> int:
         grace_s=args.grace,
         progress=sys.stdout.isatty() if args.progress is None else args.progress,
         api=not args.no_api,
+        config_path=args.config,
     )
     _setup_logging(quiet=options.progress)
-    return asyncio.run(serve(settings, options, clock=clock))
+    from dialer.runtime import run_async
+
+    return int(run_async(serve(settings, options, clock=clock)))
 
 
 HANDLERS["serve"] = _serve
@@ -368,7 +371,9 @@ def _demo(args: argparse.Namespace) -> int:
             settings, ServeOptions(progress=sys.stdout.isatty(), grace_s=5), clock=clock, stop=stop
         )
 
-    return asyncio.run(main())
+    from dialer.runtime import run_async
+
+    return int(run_async(main()))
 
 
 HANDLERS["demo"] = _demo

@@ -10,6 +10,7 @@ Per campaign:
   schedule        zset    account_id scored by the next eligible time (epoch ms)
   work            stream  entries handed to workers (consumer group ``workers``)
   stats           hash    outcome / reason counters for status and the dashboard
+  series          hash    outcomes per hour ("<epoch hour>|outcome:<o>") for the plots
   audit           stream  lifecycle events of the campaign
   a:<account>     hash    the account (``a``), its phones (``p:<e164>``), history
                           (``h:<attempt>``), history version (``hv``), lock (``lk``),
@@ -31,6 +32,8 @@ CALLBACKS = f"{PREFIX}:callbacks"  # zset: callback requests by requested time
 WAKE = f"{PREFIX}:wake"  # pub/sub channel: schedulers wake up early
 SMS_SENT = f"{PREFIX}:sms:sent"  # hash: idempotency key -> provider message id
 LINKS = f"{PREFIX}:links"  # hash: payment link id -> "<campaign>\x1f<account>"
+CONFIG_OVERLAY = f"{PREFIX}:config:overlay"  # string: the admins' TOML laid over the files
+CONFIG_VERSION = f"{PREFIX}:config:version"  # int: bumped on every accepted change
 GROUP = "workers"
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -63,6 +66,10 @@ class CampaignKeys:
     @property
     def stats(self) -> str:
         return f"{self.tag}:stats"
+
+    @property
+    def series(self) -> str:
+        return f"{self.tag}:series"
 
     @property
     def audit(self) -> str:

@@ -14,7 +14,7 @@ import fcntl
 import logging
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,37 @@ class Runtime:
     cadence: Cadence
     clock: Clock
     secret: bytes
+    config_version: int = 0
+    listeners: list[Any] = field(default_factory=list)  # called with the runtime on a change
+
+    async def apply(self, settings: Settings, version: int) -> None:
+        """Switch to validated settings (an admin's change): rules and cadence at once."""
+        self.settings = settings
+        self.policy = Policy.from_settings(settings)
+        self.cadence = Cadence.from_settings(settings)
+        self.config_version = version
+        for listener in self.listeners:
+            listener(self)
+        log.info("configuration version %d applied", version)
+
+    async def watch_config(self, store: Store, stop: asyncio.Event, base_path: str | None = None) -> None:
+        """Pick up changes other processes made (every 2 s), so every worker runs the same rules."""
+        from dialer.errors import ConfigError
+        from dialer.settings import load_settings
+
+        while not stop.is_set():
+            try:
+                overlay, version = await store.config_overlay()
+                if version != self.config_version:
+                    try:
+                        await self.apply(load_settings(base_path, overlay=overlay or None), version)
+                    except ConfigError as exc:  # cannot happen for a change the API validated
+                        log.error("configuration version %d refused: %s", version, exc)
+                        self.config_version = version
+            except Exception:
+                log.warning("could not check the configuration version", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2.0)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:

@@ -39,6 +39,7 @@ class ServeOptions:
     progress: bool = False
     realtime_calls: bool = True
     api: bool = True
+    config_path: str | None = None
 
 
 async def serve(
@@ -118,7 +119,11 @@ async def _run_roles(
                 config=WorkerConfig(batch=settings.service.batch_size),
                 secret=runtime.secret,
             )
+            runtime.listeners.append(worker.reconfigure)
             tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+        tasks.append(
+            asyncio.create_task(runtime.watch_config(store, stop, options.config_path), name="config")
+        )
         if options.api and options.role in ("all", "api"):
             from dialer.api import start_api
 

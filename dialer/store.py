@@ -125,13 +125,13 @@ return out
 """
 
 FINISH = r"""
--- KEYS: schedule, work, stats, then (account hash, events list) per entry
--- ARGV: group, then (attempt, packed, entry, account, score, fb, stats, events) per entry
-local group = ARGV[1]
-local n = (#KEYS - 3) / 2
+-- KEYS: schedule, work, stats, series, then (account hash, events list) per entry
+-- ARGV: group, hour bucket, then (attempt, packed, entry, account, score, fb, stats, events) per entry
+local group, bucket = ARGV[1], ARGV[2]
+local n = (#KEYS - 4) / 2
 for i = 1, n do
-  local acct, events = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local o = 1 + 8 * (i - 1)
+  local acct, events = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  local o = 2 + 8 * (i - 1)
   local attempt, packed, entry, account = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
   local score, fb, stats, evs = ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
   if attempt ~= '' then
@@ -162,6 +162,7 @@ for i = 1, n do
   end
   for k, v in string.gmatch(stats, '([^\31]+)\31(-?%d+)\31') do
     redis.call('HINCRBY', KEYS[3], k, v)
+    if string.sub(k, 1, 8) == 'outcome:' then redis.call('HINCRBY', KEYS[4], bucket .. '|' .. k, v) end
   end
   if evs ~= '' then redis.call('RPUSH', events, evs) end
 end
@@ -252,6 +253,14 @@ class CampaignInfo:
     meta: dict[str, str]
 
 
+def _hour_bucket(items: Sequence[Finish]) -> str:
+    """The hour (epoch hours) a batch's outcomes are counted in, for the dashboard's series."""
+    for f in items:
+        if f.attempt is not None:
+            return str(int(f.attempt.at.timestamp()) // 3600)
+    return "0"
+
+
 def _queue(pipe: Any, script: Any, keys_: Sequence[str], args: Sequence[Any]) -> None:
     """Queue a registered script on a pipeline (the pipeline loads it if Redis lost it)."""
     pipe.scripts.add(script)
@@ -267,6 +276,7 @@ class Store:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.r = client
+        self.url = ""
         self._upsert = client.register_script(UPSERT)
         self._dispatch = client.register_script(DISPATCH)
         self._claim = client.register_script(CLAIM)
@@ -291,6 +301,7 @@ class Store:
         )
         client = aioredis.Redis(connection_pool=pool)
         store = cls(client)
+        store.url = url
         if check:
             try:
                 await client.ping()
@@ -410,6 +421,24 @@ class Store:
             "queued": max(0, backlog - pending),
             "in_flight": pending,
             "counters": {k2: int(v) for k2, v in sorted(stats.items())},
+        }
+
+    async def series(self, name: str, hours: int = 24 * 14) -> dict[str, Any]:
+        """Outcomes per hour (the dashboard's plot): {"hours": [...], "series": {outcome: [...]}}."""
+        raw = await self.r.hgetall(CampaignKeys(name).series)
+        buckets: dict[int, dict[str, int]] = {}
+        for field_name, value in raw.items():
+            hour, _, stat = field_name.partition("|")
+            buckets.setdefault(int(hour), {})[stat.removeprefix("outcome:")] = int(value)
+        if not buckets:
+            return {"hours": [], "series": {}}
+        last = max(buckets)
+        first = max(min(buckets), last - hours + 1)
+        span = list(range(first, last + 1))
+        names = sorted({k for b in buckets.values() for k in b})
+        return {
+            "hours": [from_ms(h * 3600 * 1000).isoformat() for h in span],
+            "series": {n: [buckets.get(h, {}).get(n, 0) for h in span] for n in names},
         }
 
     # ------------------------------------------------------------------ ingest
@@ -560,8 +589,8 @@ class Store:
             by_campaign.setdefault(f.campaign, []).append(f)
         for campaign, items in by_campaign.items():
             k = CampaignKeys(campaign)
-            keys_: list[str] = [k.schedule, k.work, k.stats]
-            args: list[Any] = [keys.GROUP]
+            keys_: list[str] = [k.schedule, k.work, k.stats, k.series]
+            args: list[Any] = [keys.GROUP, _hour_bucket(items)]
             for f in items:
                 keys_ += [k.account(f.account_id), k.events(f.account_id)]
                 args += [
@@ -615,6 +644,28 @@ class Store:
 
     async def complete_callback(self, raw: Mapping[str, Any]) -> int:
         return int(await self.r.zrem(keys.CALLBACKS, _event_json(raw)))
+
+    # ------------------------------------------------------------------ admin configuration
+
+    async def config_overlay(self) -> tuple[str, int]:
+        text, version = await self.r.mget(keys.CONFIG_OVERLAY, keys.CONFIG_VERSION)
+        return text or "", int(version or 0)
+
+    async def set_config_overlay(self, text: str, now: datetime, actor: str, summary: str) -> int:
+        async with self.r.pipeline(transaction=True) as p:
+            p.set(keys.CONFIG_OVERLAY, text)
+            p.incr(keys.CONFIG_VERSION)
+            p.xadd(
+                keys.AUDIT,
+                {
+                    "at": now.isoformat(),
+                    "actor": actor,
+                    "kind": "config_change",
+                    "data": _event_json({"summary": summary, "overlay": text}),
+                },
+            )
+            _, version, _ = await p.execute()
+        return int(version)
 
     # ------------------------------------------------------------------ payment links
 

@@ -118,6 +118,10 @@ class Worker:
         self._reclaim_every = 10.0
         self._last_reclaim = -1e9
 
+    def reconfigure(self, runtime: Any) -> None:
+        """New rules, cadence and texts from an admin's change: used from the next batch on."""
+        self.settings, self.policy, self.cadence = runtime.settings, runtime.policy, runtime.cadence
+
     # ------------------------------------------------------------------ loops
 
     async def _active_campaigns(self) -> list[str]:
