@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import io
 import re
 import unicodedata
@@ -55,6 +54,8 @@ MAX_AMOUNT = Decimal("1000000000")
 _TRUE = frozenset({"true", "t", "sim", "s", "yes", "y", "1", "verdadeiro", "v", "x"})
 _FALSE = frozenset({"false", "f", "nao", "não", "n", "no", "0", "falso"})
 _DIGITS = re.compile(r"\D+")
+# Unicode category Cc: the C0 and C1 control characters and DEL
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _ACCOUNT_ID = re.compile(r"^[\w.\-/:#@+]{1,64}$", re.UNICODE)
 
 
@@ -103,9 +104,11 @@ Hasher = Callable[[str, str, str], str]
 def make_hasher(secret: bytes) -> Hasher:
     """A salted hash for IVR second factors: ``hasher(account_id, kind, value)``."""
 
+    key = hashlib.sha256(secret).digest()  # BLAKE2 keys are at most 64 bytes
+
     def hasher(account_id: str, kind: str, value: str) -> str:
         msg = f"{account_id}\x1f{kind}\x1f{value}".encode()
-        return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:32]
+        return hashlib.blake2b(msg, key=key, digest_size=16).hexdigest()
 
     return hasher
 
@@ -156,8 +159,20 @@ def parse_bool(text: str) -> bool:
     raise ValueError("is not true/false, sim/não, yes/no or 1/0")
 
 
+_DMY = re.compile(r"(\d\d)/(\d\d)/(\d{4})")
+
+
 def parse_date(text: str) -> date:
     t = text.strip()
+    m = _DMY.fullmatch(t)
+    if m:  # the common Brazilian spreadsheet form, fast
+        try:
+            d = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        except ValueError:
+            raise ValueError("is not a real calendar date") from None
+        if not 2000 <= d.year <= 2100:
+            raise ValueError("year out of range (2000-2100)")
+        return d
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
             d = date.fromisoformat(t)
@@ -175,7 +190,16 @@ def parse_date(text: str) -> date:
     return d
 
 
+_SIMPLE_AMOUNT = re.compile(r"(\d{1,9})(?:[.,](\d{1,2}))?")
+
+
 def parse_amount(text: str) -> Decimal:
+    m = _SIMPLE_AMOUNT.fullmatch(text)
+    if m:  # "1234", "1234,5", "1234.56": no thousands separators, fast
+        value = Decimal(f"{m.group(1)}.{(m.group(2) or '0').ljust(2, '0')}")
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
     t = text.strip().replace("R$", "").replace("US$", "").replace("$", "").replace(" ", "")
     t = t.replace("\u00a0", "")
     if not t:
@@ -223,6 +247,8 @@ def normalise_phone(text: str) -> tuple[str, PhoneType]:
     digits = _DIGITS.sub("", t)
     if t.startswith("00"):  # an international prefix written the European way
         t, digits = "+" + digits[2:], digits[2:]
+    if t.startswith("+55") and len(digits) in (12, 13) and not re.search(r"[^\d\s().+\-]", t):
+        t, digits = digits[2:], digits[2:]  # a Brazilian number in international form
     if not t.startswith("+"):
         national = digits.lstrip("0") if digits.startswith("0") else digits
         if len(national) in (12, 13) and national.startswith("55") and len(digits) == len(national):
@@ -277,15 +303,13 @@ class CampaignReader:
         fh: BinaryIO,
         *,
         defaults: RowDefaults | None = None,
-        hasher: Hasher | None = None,
+        secret: bytes = b"regua-dev",
         check_duplicates: bool = True,
         today: date | None = None,
     ) -> None:
         self._fh = fh
         self.defaults = defaults or RowDefaults()
-        self._hasher = hasher or make_hasher(b"regua-dev")
         self._check_duplicates = check_duplicates
-        self._today = today or date.today()
         self._oversized: set[int] = set()
         self._lines = _decoded_lines(fh, self._oversized)
         first = next(self._lines, None)
@@ -308,6 +332,7 @@ class CampaignReader:
                 + f" (delimiter {self.delimiter!r}). Required: {', '.join(REQUIRED)}."
             )
         self.unknown_columns = [c for c in self.columns if c and c not in KNOWN]
+        self.parser = RowParser(tuple(self.columns), self.defaults, secret, today or date.today())
         self._seen_pairs: set[int] = set()
 
     def bytes_read(self) -> int:
@@ -316,7 +341,8 @@ class CampaignReader:
         except (OSError, io.UnsupportedOperation):
             return 0
 
-    def __iter__(self) -> Iterator[CampaignRow | RowError]:
+    def records(self) -> Iterator[tuple[int, dict[str, str]] | RowError]:
+        """(line, column -> text) per data row, before validation; RowError for unreadable ones."""
         # the csv module counts physical lines; the header was line 1
         reader = csv.reader(self._lines, delimiter=self.delimiter, strict=False)
         prev_end = 1  # physical line where the previous record ended (the header: 1)
@@ -340,51 +366,101 @@ class CampaignReader:
             if len(cells) > ncols and any(c.strip() for c in cells[ncols:]):
                 yield RowError(line, (FieldError("-", "", f"{len(cells)} cells, header has {ncols}"),))
                 continue
-            record = {self.columns[i]: cells[i] for i in range(min(ncols, len(cells)))}
-            yield self._parse(line, record)
+            yield line, {self.columns[i]: cells[i] for i in range(min(ncols, len(cells)))}
 
-    def _parse(self, line: int, rec: dict[str, str]) -> CampaignRow | RowError:
+    def __iter__(self) -> Iterator[CampaignRow | RowError]:
+        parse = self.parser.parse
+        for item in self.records():
+            if isinstance(item, RowError):
+                yield item
+                continue
+            row = parse(*item)
+            if isinstance(row, CampaignRow) and self._check_duplicates:
+                dup = self.duplicate(row.line, row.account.account_id, row.phone.number)
+                if dup is not None:
+                    yield dup
+                    continue
+            yield row
+
+    def duplicate(self, line: int, account_id: str, number: str) -> RowError | None:
+        """A RowError if (account, phone) was already seen in this file; remembers it otherwise."""
+        key = hash((account_id, number))
+        if key in self._seen_pairs:
+            return RowError(
+                line, (FieldError("phone", number, f"duplicate of an earlier row for account {account_id}"),),
+                account_id,
+            )
+        self._seen_pairs.add(key)
+        return None
+
+
+class RowParser:
+    """Validates one record (column -> text) into a CampaignRow or a RowError.
+
+    Holds no file and no state between rows, so it can run in another process.
+    """
+
+    def __init__(self, columns: tuple[str, ...], defaults: RowDefaults, secret: bytes, today: date) -> None:
+        self.columns = columns
+        self.defaults = defaults
+        self._secret = secret
+        self._hasher = make_hasher(secret)
+        self._today = today
+        self._field_parsers = self._parsers()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"columns": self.columns, "defaults": self.defaults, "secret": self._secret,
+                "today": self._today}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["columns"], state["defaults"], state["secret"], state["today"])  # type: ignore[misc, arg-type]
+
+    def _parsers(self) -> list[tuple[str, Callable[[str], object], bool]]:
+        """(column, parser, required) for the columns this file has, in a fixed order."""
+        table: list[tuple[str, Callable[[str], object], bool]] = [
+            ("account_id", self._account_id, True),
+            ("name", self._name, True),
+            ("phone", normalise_phone, True),
+            ("due_date", parse_date, True),
+            ("amount", parse_amount, True),
+            ("currency", self._currency, False),
+            ("payment_method", lambda t: _enum(PaymentMethod, t, "payment_method"), False),
+            ("phone_type", lambda t: _enum(PhoneType, t, "phone_type"), False),
+            ("provided_by_debtor", parse_bool, False),
+            ("consent_voice", parse_bool, False),
+            ("consent_sms", parse_bool, False),
+            ("timezone", self._timezone, False),
+            ("region", str.upper, False),
+            ("status", lambda t: _enum(AccountStatus, t, "status"), False),
+            ("verify_birth_year", self._birth_year, False),
+            ("verify_digits", self._verify_digits, False),
+            ("boleto_line", self._boleto_line, False),
+        ]
+        present = set(self.columns)
+        return [t for t in table if t[2] or t[0] in present]
+
+    def parse(self, line: int, rec: dict[str, str]) -> CampaignRow | RowError:
         errors: list[FieldError] = []
         values: dict[str, object] = {}
-
-        def field(column: str, parse: Callable[[str], object], *, required: bool = False) -> None:
-            raw = rec.get(column, "")
-            value = raw.strip()
+        for column, parse, required in self._field_parsers:
+            value = rec.get(column, "").strip()
             if not value:
                 if required:
                     errors.append(FieldError(column, "", "is required"))
-                return
+                continue
             limit = MAX_FIELD.get(column, DEFAULT_MAX_FIELD)
             if len(value) > limit:
                 errors.append(FieldError(column, value, f"is longer than {limit} characters"))
-                return
-            if any(unicodedata.category(c) == "Cc" for c in value):
+                continue
+            if _CONTROL.search(value):
                 errors.append(
                     FieldError(column, value.encode("unicode_escape").decode(), "contains control characters")
                 )
-                return
+                continue
             try:
                 values[column] = parse(value)
             except ValueError as exc:
                 errors.append(FieldError(column, value, str(exc)))
-
-        field("account_id", self._account_id, required=True)
-        field("name", self._name, required=True)
-        field("phone", normalise_phone, required=True)
-        field("due_date", parse_date, required=True)
-        field("amount", parse_amount, required=True)
-        field("currency", self._currency)
-        field("payment_method", lambda t: _enum(PaymentMethod, t, "payment_method"))
-        field("phone_type", lambda t: _enum(PhoneType, t, "phone_type"))
-        field("provided_by_debtor", parse_bool)
-        field("consent_voice", parse_bool)
-        field("consent_sms", parse_bool)
-        field("timezone", self._timezone)
-        field("region", str.upper)
-        field("status", lambda t: _enum(AccountStatus, t, "status"))
-        field("verify_birth_year", self._birth_year)
-        field("verify_digits", self._verify_digits)
-        field("boleto_line", self._boleto_line)
 
         phone_pair = values.get("phone")
         if isinstance(phone_pair, tuple) and "region" in values:
@@ -403,15 +479,6 @@ class CampaignReader:
         if errors:
             return RowError(line, tuple(errors), account_id)
         number, phone_type = phone_pair  # type: ignore[misc]
-        if self._check_duplicates:
-            key = hash((account_id, number))
-            if key in self._seen_pairs:
-                return RowError(
-                    line,
-                    (FieldError("phone", number, f"duplicate of an earlier row for account {account_id}"),),
-                    account_id,
-                )
-            self._seen_pairs.add(key)
         hasher = self._hasher
         by = values.get("verify_birth_year")
         vd = values.get("verify_digits")

@@ -9,21 +9,27 @@ A wrong header is refused before anything is written.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import IO, Any
 
 from dialer.cadence import Cadence, next_step
-from dialer.campaign_file import CampaignReader, CampaignRow, RowDefaults, RowError, make_hasher
+from dialer.campaign_file import CampaignReader, CampaignRow, RowDefaults, RowError, RowParser
+from dialer.domain import Account, AccountStatus, PaymentMethod
 from dialer.local_time import locate
 from dialer.records import pack_account, pack_phone, to_ms
 from dialer.store import Store
 
-BATCH = 2000
+BATCH = 500
 
 
 @dataclass
@@ -43,15 +49,63 @@ class LoadSummary:
         return asdict(self)
 
 
-def first_due(row: CampaignRow, cadence: Cadence, now: datetime) -> int:
-    """When the account should first be looked at: its next step's local day (or now)."""
-    tz = locate(row.phone.number, row.account.region, row.account.timezone).tzinfos[0]
-    today = now.astimezone(tz).date()
-    nxt = next_step(row.account, (), today, cadence)
-    if nxt is None:
-        return to_ms(now)
-    start = datetime.combine(nxt.due_on, time(0), tz)
-    return to_ms(max(start, now))
+class FirstDue:
+    """When an account should first be looked at: its next step's local day (or now).
+
+    Many rows share a due date: the answer depends only on (due date, payment method,
+    status, zone), so it is computed once per distinct tuple.
+    """
+
+    def __init__(self, cadence: Cadence, now: datetime) -> None:
+        self.cadence, self.now = cadence, now
+        self._cache: dict[tuple[date, PaymentMethod, AccountStatus, ZoneInfo], int] = {}
+
+    def __call__(self, row: CampaignRow) -> int:
+        a = row.account
+        tz = locate(row.phone.number, a.region, a.timezone).tzinfos[0]
+        key = (a.due_date, a.payment_method, a.status, tz)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._compute(*key)
+        return found
+
+    def _compute(self, due: date, method: PaymentMethod, status: AccountStatus, tz: ZoneInfo) -> int:
+        today = self.now.astimezone(tz).date()
+        probe = Account("", "", due, Decimal(1), payment_method=method, status=status)
+        nxt = next_step(probe, (), today, self.cadence)
+        if nxt is None:
+            return to_ms(self.now)
+        return to_ms(max(datetime.combine(nxt.due_on, time(0), tz), self.now))
+
+
+# a file bigger than this is validated in worker processes (the machine's other cores)
+PARALLEL_FROM_BYTES = 4 * 1024 * 1024
+CHUNK = 2000
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(parser: RowParser, cadence: Cadence, now: datetime) -> None:
+    _worker_state.update(parser=parser, first_due=FirstDue(cadence, now))
+
+
+def _validate_chunk(records: list[tuple[int, dict[str, str]] | RowError]) -> list[Any]:
+    """In a worker process: validate and pack a chunk of records."""
+    parser: RowParser = _worker_state["parser"]
+    first_due: FirstDue = _worker_state["first_due"]
+    out: list[Any] = []
+    for rec in records:
+        if isinstance(rec, RowError):
+            out.append(rec)
+            continue
+        row = parser.parse(*rec)
+        out.append(row if isinstance(row, RowError) else _packed(row, first_due))
+    return out
+
+
+def _packed(row: CampaignRow, first_due: FirstDue) -> tuple[int, str, str, str, str, str, int]:
+    return (row.line, row.account.account_id, row.phone.number, pack_account(row.account),
+            "p:" + row.phone.number, pack_phone(row.phone), first_due(row))
 
 
 async def load_file(
@@ -66,8 +120,13 @@ async def load_file(
     actor: str,
     errors_to: IO[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    processes: int | None = None,
 ) -> LoadSummary:
-    """Stream ``path`` into ``campaign``. Raises HeaderError before writing anything."""
+    """Stream ``path`` into ``campaign``. Raises HeaderError before writing anything.
+
+    ``processes``: validation worker processes (default: none for small files, else the
+    machine's cores minus one, at least one).
+    """
     import time as _time
 
     started = _time.perf_counter()
@@ -77,15 +136,16 @@ async def load_file(
     writer = csv.writer(errors_to) if errors_to is not None else None
     if writer is not None:
         writer.writerow(["line", "column", "value", "reason", "account_id"])
+    if processes is None:
+        processes = 0 if size < PARALLEL_FROM_BYTES else max(1, (os.cpu_count() or 2) - 1)
     with open(path, "rb") as fh:  # noqa: ASYNC230
-        reader = CampaignReader(fh, defaults=defaults, hasher=make_hasher(secret), today=now.date())
+        reader = CampaignReader(fh, defaults=defaults, secret=secret, today=now.date())
         await store.create_campaign(campaign, now, actor)
         batch: list[tuple[str, str, str, str, int]] = []
+        writing: asyncio.Task[None] | None = None
 
-        async def flush() -> None:
-            if not batch:
-                return
-            for result in await store.upsert_batch(campaign, batch):
+        async def write(rows: list[tuple[str, str, str, str, int]]) -> None:
+            for result in await store.upsert_batch(campaign, rows):
                 if result == 0:
                     summary.unchanged += 1
                 elif result == 2:
@@ -93,31 +153,69 @@ async def load_file(
                 else:
                     summary.new += 1
                     summary.new_accounts += result == 1
-            batch.clear()
+
+        async def flush() -> None:
+            nonlocal batch, writing
+            if writing is not None:  # one write in flight: rows of one account stay in file order
+                await writing
+            if batch:
+                writing = asyncio.create_task(write(batch))
+                batch = []
             if progress is not None:
                 progress(reader.bytes_read(), size)
 
-        for item in reader:
+        def reject(item: RowError) -> None:
+            summary.rejected += 1
+            if writer is not None:
+                for e in item.errors:
+                    writer.writerow([item.line, e.column, e.value, e.reason, item.account_id])
+
+        async def take(item: Any) -> None:
             summary.rows_read += 1
             if isinstance(item, RowError):
-                summary.rejected += 1
-                if writer is not None:
-                    for e in item.errors:
-                        writer.writerow([item.line, e.column, e.value, e.reason, item.account_id])
-                continue
+                reject(item)
+                return
+            line, account_id, number, acc, phone_field, phone, score = item
+            dup = reader.duplicate(line, account_id, number)
+            if dup is not None:
+                reject(dup)
+                return
             summary.accepted += 1
-            batch.append(
-                (
-                    item.account.account_id,
-                    pack_account(item.account),
-                    "p:" + item.phone.number,
-                    pack_phone(item.phone),
-                    first_due(item, cadence, now),
-                )
-            )
+            batch.append((account_id, acc, phone_field, phone, score))
             if len(batch) >= BATCH:
                 await flush()
+
+        if processes <= 0:
+            parse = reader.parser.parse
+            first_due = FirstDue(cadence, now)
+            for rec in reader.records():
+                if isinstance(rec, RowError):
+                    await take(rec)
+                    continue
+                row = parse(*rec)
+                await take(row if isinstance(row, RowError) else _packed(row, first_due))
+        else:
+            loop = asyncio.get_running_loop()
+            with ProcessPoolExecutor(processes, initializer=_init_worker,
+                                     initargs=(reader.parser, cadence, now)) as pool:
+                in_flight: deque[asyncio.Future[list[Any]]] = deque()
+                chunk: list[Any] = []
+                for rec in reader.records():
+                    chunk.append(rec)
+                    if len(chunk) >= CHUNK:
+                        in_flight.append(loop.run_in_executor(pool, _validate_chunk, chunk))
+                        chunk = []
+                        while len(in_flight) > processes * 2:
+                            for item in await in_flight.popleft():
+                                await take(item)
+                if chunk:
+                    in_flight.append(loop.run_in_executor(pool, _validate_chunk, chunk))
+                while in_flight:
+                    for item in await in_flight.popleft():
+                        await take(item)
         await flush()
+        if writing is not None:
+            await writing
     if progress is not None:
         progress(size, size)
     await store.add_counts(campaign, accounts=summary.new_accounts, contacts=summary.new)

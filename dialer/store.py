@@ -53,17 +53,29 @@ except ImportError:  # pragma: no cover - hiredis is a pinned dependency
 # ---------------------------------------------------------------------------- scripts
 
 UPSERT = """
-local a = redis.call('HGET', KEYS[1], 'a')
-local p = redis.call('HGET', KEYS[1], ARGV[3])
-if a == ARGV[2] and p == ARGV[4] then return 0 end
-redis.call('HSET', KEYS[1], 'a', ARGV[2], ARGV[3], ARGV[4])
-if not a then
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[1])
-  return 1
+-- KEYS: schedule, then one account hash per row
+-- ARGV: per row (account id, packed account, phone field, packed phone, schedule ms)
+-- returns per row: 0 unchanged, 1 new account, 2 updated, 3 new phone on an account
+local out = {}
+for i = 2, #KEYS do
+  local o = 5 * (i - 2)
+  local key, id, acc, pf, ph, score = KEYS[i], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
+  local a = redis.call('HGET', key, 'a')
+  local p = redis.call('HGET', key, pf)
+  if a == acc and p == ph then
+    out[i - 1] = 0
+  else
+    redis.call('HSET', key, 'a', acc, pf, ph)
+    if not a then
+      redis.call('ZADD', KEYS[1], 'NX', score, id)
+      out[i - 1] = 1
+    else
+      redis.call('ZADD', KEYS[1], 'LT', score, id)
+      if not p then out[i - 1] = 3 else out[i - 1] = 2 end
+    end
+  end
 end
-redis.call('ZADD', KEYS[2], 'LT', ARGV[5], ARGV[1])
-if not p then return 3 end
-return 2
+return out
 """
 
 DISPATCH = """
@@ -444,21 +456,19 @@ class Store:
     # ------------------------------------------------------------------ ingest
 
     async def upsert_batch(self, campaign: str, rows: Sequence[tuple[str, str, str, str, int]]) -> list[int]:
-        """rows: (account_id, packed account, phone field, packed phone, schedule ms).
+        """rows: (account_id, packed account, phone field, packed phone, schedule ms); one script call.
 
         Returns per row 0 unchanged, 1 new account, 2 updated, 3 new phone on an account.
         """
+        if not rows:
+            return []
         k = CampaignKeys(campaign)
-        async with self.r.pipeline(transaction=False) as p:
-            for account_id, acc, phone_field, phone, score in rows:
-                _queue(
-                    p,
-                    self._upsert,
-                    [k.account(account_id), k.schedule],
-                    [account_id, acc, phone_field, phone, score],
-                )
-            results = await p.execute()
-        return [int(x) for x in results]
+        keys_ = [k.schedule]
+        args: list[Any] = []
+        for account_id, acc, phone_field, phone, score in rows:
+            keys_.append(k.account(account_id))
+            args += [account_id, acc, phone_field, phone, score]
+        return [int(x) for x in await self._upsert(keys=keys_, args=args)]
 
     async def add_counts(self, campaign: str, **counts: int) -> None:
         async with self.r.pipeline(transaction=False) as p:
