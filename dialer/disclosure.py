@@ -106,6 +106,40 @@ def template_fields(template: str) -> set[str]:
     return names
 
 
+#: Placeholders only a full-level text (after verification) may use.
+FULL_ONLY_FIELDS = frozenset({"company", "amount_words", "due_words", "window_words", "amount", "due_date"})
+#: Neutral placeholders any level may use (they say nothing about a person or a debt).
+NEUTRAL_FIELDS = frozenset({"digits_count"})
+
+
+def level_problems(template: str, level: Level, forbidden_names: tuple[str, ...] = ()) -> list[str]:
+    """Why ``template`` may not carry disclosure ``level`` (empty: it may).
+
+    ``none``: no placeholder but neutral ones, nothing about a debt. ``limited``: the
+    limited fields only, nothing about a debt or a collector. ``full``: anything.
+    """
+    try:
+        fields = template_fields(template)
+    except ValueError as exc:
+        return [str(exc)]
+    if level is Level.FULL:
+        return []
+    allowed = NEUTRAL_FIELDS | (LIMITED_FIELDS if level is Level.LIMITED else frozenset())
+    problems = []
+    extra = sorted(fields - allowed)
+    if extra:
+        problems.append(f"a {level.value} prompt may not use " + ", ".join("{" + f + "}" for f in extra))
+    literal = fold(re.sub(r"\{[^}]*\}", " ", template)) + " "
+    for stem in FORBIDDEN_STEMS:
+        if _contains_stem(literal, stem):
+            problems.append(f"mentions {stem.strip()!r}: a {level.value} prompt says nothing of a debt")
+            break
+    for name in forbidden_names:
+        if name and fold(name) in literal:
+            problems.append(f"names {name!r}, which reveals collection")
+    return problems
+
+
 def limited_problems(template: str, forbidden_names: tuple[str, ...] = ()) -> list[str]:
     """Why ``template`` may not be used as a limited message (empty list: it may).
 

@@ -20,7 +20,7 @@ as production. Everything it produces is marked ``sandbox``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +86,7 @@ class SandboxTelephony:
         actions: tuple[IvrAction, ...] = ()
         events: tuple[dict[str, Any], ...] = ()
         if script.amd is not None and self.ivr is not None:
-            outcome, actions, events = self.ivr(request, script)
+            outcome, actions, events = await self.ivr(request, script)
         elif script.amd is not None:
             actions = _default_actions(request, script)
         if self.realtime:

@@ -1,0 +1,129 @@
+"""One IVR conversation: the flow, the catalogue and a voice transport, with everything recorded.
+
+``run_conversation`` drives ``ivr.flow`` over a ``Voice`` (FastAGI in production,
+scripted keys in the sandbox), renders every prompt through ``Catalogue.render`` (which
+refuses a full prompt before verification) and records each prompt played (id, level,
+rendered text), each key pressed, the verification result and the actions, for the
+attempt's audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dialer.domain import Account, Outcome
+from ivr import flow
+from ivr.prompts import Catalogue, Rendered
+
+WINDOW_WORDS = {
+    "pt-BR": {"morning": "pela manhã", "afternoon": "à tarde", "evening": "à noite"},
+    "en": {"morning": "in the morning", "afternoon": "in the afternoon", "evening": "in the evening"},
+}
+
+
+class Voice(Protocol):
+    """What a conversation needs from a call."""
+
+    async def say(self, prompt: Rendered) -> bool:
+        """Play; False if the party hung up."""
+        ...
+
+    async def ask(self, prompt: Rendered, max_digits: int, timeout_s: float) -> str | None:
+        """Play and collect up to ``max_digits``: the digits ("" on time-out), None on hang-up."""
+        ...
+
+    async def hangup(self) -> None: ...
+
+
+@dataclass
+class ConversationResult:
+    outcome: Outcome
+    verified: bool
+    actions: list[flow.Action]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def party_for(account: Account) -> flow.Party:
+    if account.verify_birth_year_hash:
+        return flow.Party(account.name, "birth_year")
+    if account.verify_digits_hash:
+        return flow.Party(account.name, "digits", 4)
+    return flow.Party(account.name, None)
+
+
+def call_fields(account: Account, company: Any, language: str) -> dict[str, str]:
+    """Every value a prompt may name. Which ones a prompt may *use* is its level's business."""
+    from dialer.messages import limited_fields
+    from ivr.speech_text import date_words, digits_words, money_words
+
+    fields = limited_fields(account, company)
+    digits = "".join(c for c in str(getattr(company, "callback_number", "")) if c.isdigit())
+    fields.update(
+        company=str(getattr(company, "name", "")),
+        amount_words=money_words(account.amount, account.currency, language),
+        due_words=date_words(account.due_date, language),
+        callback_digits=digits_words(digits, language) if digits else "",
+    )
+    return fields
+
+
+async def run_conversation(
+    voice: Voice,
+    catalogue: Catalogue,
+    party: flow.Party,
+    fields: Mapping[str, str],
+    language: str,
+    amd: str | None,
+    check: flow.Check,
+) -> ConversationResult:
+    events: list[dict[str, Any]] = []
+
+    def render(prompt: str, verified: bool, extra: tuple[tuple[str, str], ...]) -> Rendered:
+        values = dict(fields)
+        for key, value in extra:
+            if key == "window":
+                values["window_words"] = WINDOW_WORDS.get(language, WINDOW_WORDS["pt-BR"])[value]
+            else:
+                values[key] = value
+        rendered = catalogue.render(prompt, language, values, verified=verified)
+        events.append({"kind": "prompt", "prompt": prompt, "level": rendered.level.value,
+                       "text": rendered.text, "verified": verified})
+        return rendered
+
+    session, commands = flow.begin(party, amd)
+    while True:
+        event: flow.Event | None = None
+        for command in commands:
+            if isinstance(command, flow.Hangup):
+                await voice.hangup()
+                event = None
+                break
+            if isinstance(command, flow.Say):
+                if not await voice.say(render(command.prompt, command.verified, command.fields)):
+                    event = flow.HungUp()
+                    break
+                continue
+            answer = await voice.ask(render(command.prompt, command.verified, command.fields),
+                                     command.max_digits, command.timeout_s)
+            if answer is None:
+                event = flow.HungUp()
+                break
+            shown = answer if session.state is not flow.State.SECOND_FACTOR else "*" * len(answer)
+            events.append({"kind": "keys", "keys": shown, "state": session.state.value})
+            event = flow.Digits(answer)
+            break
+        if event is None:
+            break
+        before = session.verification
+        session, commands = flow.advance(session, event, party, check)
+        if session.verification != before:
+            events.append({"kind": "verification", "result": session.verification})
+        if isinstance(event, flow.HungUp):
+            events.append({"kind": "hangup", "state": session.state.value})
+            break
+    for action in session.actions:
+        events.append({"kind": "ivr_action", "action": action.kind, **dict(action.data)})
+    events.append({"kind": "ivr_end", "outcome": session.outcome.value, "verified": session.verified})
+    return ConversationResult(session.outcome, session.verified, list(session.actions), events)

@@ -1,0 +1,215 @@
+"""The IVR flow as a pure state machine: no audio, no sockets, no clock.
+
+``begin(party, amd)`` opens a call; ``advance(session, event, party, check)`` consumes
+what the person did (digits, a time-out, a hang-up) and returns the next session and the
+commands for the transport (FastAGI in production, scripted keys in the sandbox):
+``Say`` a prompt, ``Ask`` a prompt and collect digits, ``Hangup``.
+
+    answering machine ─► limited message, hang up (the whole message: no short calls)
+    person ─► "this is a call for {name}: 1 if you are, 2 if not"
+      2 ─► ask them to have {name} call back; 9: "not {name}'s number" ─► wrong number
+      no key / wrong keys twice ─► limited message, hang up
+      1 ─► second factor if the account has one (two tries) ─► limited message on failure
+        verified ─► the debt (amount, due date) ─► menu:
+          1 payment link by SMS · 2 callback (morning / afternoon / evening)
+          3 repeat · 4 stop calling me
+
+``session.verified`` becomes true only on the transition that checks the second factor
+(or on "1" when the account has none); commands carry the flag they were issued under,
+and ``ivr.prompts.Catalogue.render`` refuses a full prompt without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from dialer.domain import Outcome
+
+
+class State(StrEnum):
+    IDENTIFY = "identify"
+    THIRD_PARTY = "third_party"
+    SECOND_FACTOR = "second_factor"
+    MENU = "menu"
+    CALLBACK = "callback"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """What the flow knows of the person it calls for (nothing about the debt)."""
+
+    name: str
+    second_factor: str | None = None  # "birth_year" | "digits" | None
+    digits_count: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    prompt: str
+    verified: bool
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    prompt: str
+    verified: bool
+    max_digits: int
+    timeout_s: float
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    pass
+
+
+Command = Say | Ask | Hangup
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: str  # payment_link | callback | opt_out | wrong_number
+    data: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    state: State
+    verified: bool = False
+    outcome: Outcome = Outcome.ANSWERED_UNVERIFIED
+    tries: int = 0  # failed inputs in the current state
+    repeats: int = 0  # times the debt was repeated
+    actions: tuple[Action, ...] = ()
+    verification: str | None = None  # passed | failed | None
+    keys: tuple[str, ...] = field(default=())
+
+    @property
+    def done(self) -> bool:
+        return self.state is State.DONE
+
+
+@dataclass(frozen=True, slots=True)
+class Digits:
+    value: str  # "" when the time-out passed without a key
+
+
+@dataclass(frozen=True, slots=True)
+class HungUp:
+    pass
+
+
+Event = Digits | HungUp
+Check = Callable[[str, str], bool]  # (kind, digits) -> the second factor matches
+
+MAX_TRIES = 2
+MAX_REPEATS = 3
+IDENTIFY_TIMEOUT_S = 6.0
+FACTOR_TIMEOUT_S = 10.0
+MENU_TIMEOUT_S = 8.0
+WINDOWS = {"1": "morning", "2": "afternoon", "3": "evening"}
+
+
+def begin(party: Party, amd: str | None) -> tuple[Session, list[Command]]:
+    """The first commands of an answered call. A machine gets the limited message in full."""
+    if amd == "MACHINE":
+        return Session(State.DONE, outcome=Outcome.VOICEMAIL), [Say("limited_message", False), Hangup()]
+    return Session(State.IDENTIFY), [Ask("ask_identity", False, 1, IDENTIFY_TIMEOUT_S)]
+
+
+def _limited_end(s: Session, outcome: Outcome, verification: str | None = None) -> tuple[Session, list[Command]]:
+    done = replace(s, state=State.DONE, outcome=outcome, verification=verification or s.verification)
+    return done, [Say("limited_message", False), Hangup()]
+
+
+def _factor_prompt(party: Party) -> Ask:
+    if party.second_factor == "birth_year":
+        return Ask("ask_birth_year", False, 4, FACTOR_TIMEOUT_S)
+    return Ask("ask_document_digits", False, party.digits_count, FACTOR_TIMEOUT_S,
+               (("digits_count", str(party.digits_count)),))
+
+
+def _disclose(s: Session) -> list[Command]:
+    return [Say("debt", True), Ask("menu", True, 1, MENU_TIMEOUT_S)]
+
+
+def _verified(s: Session) -> tuple[Session, list[Command]]:
+    v = replace(s, state=State.MENU, verified=True, outcome=Outcome.ANSWERED_VERIFIED, tries=0,
+                verification="passed")
+    return v, _disclose(v)
+
+
+def _retry(s: Session, again: Ask, pressed: str) -> tuple[Session, list[Command]] | None:
+    """One more try of the same question, or None when the tries are used up."""
+    if s.tries + 1 >= MAX_TRIES:
+        return None
+    lead: list[Command] = [Say("invalid_option", s.verified)] if pressed else []
+    return replace(s, tries=s.tries + 1), [*lead, again]
+
+
+def _finish(s: Session, *commands: Command, **changes: object) -> tuple[Session, list[Command]]:
+    return replace(s, state=State.DONE, **changes), [*commands, Hangup()]  # type: ignore[arg-type]
+
+
+def advance(session: Session, event: Event, party: Party, check: Check) -> tuple[Session, list[Command]]:
+    """The next session and commands after ``event``. A finished session stays finished."""
+    s = session
+    if s.done:
+        return s, []
+    if isinstance(event, HungUp):
+        return replace(s, state=State.DONE), []
+    pressed = event.value
+    s = replace(s, keys=(*s.keys, pressed))
+
+    if s.state is State.IDENTIFY:
+        if pressed == "1":
+            if party.second_factor:
+                return replace(s, state=State.SECOND_FACTOR, tries=0), [_factor_prompt(party)]
+            return _verified(s)
+        if pressed == "2":
+            nxt = replace(s, state=State.THIRD_PARTY, outcome=Outcome.THIRD_PARTY, tries=0)
+            return nxt, [Ask("third_party", False, 1, IDENTIFY_TIMEOUT_S)]
+        again = _retry(s, Ask("ask_identity", False, 1, IDENTIFY_TIMEOUT_S), pressed)
+        return again or _limited_end(s, Outcome.ANSWERED_UNVERIFIED)
+
+    if s.state is State.THIRD_PARTY:
+        if pressed == "9":
+            return _finish(s, Say("wrong_number_confirm", False), outcome=Outcome.WRONG_NUMBER,
+                           actions=(*s.actions, Action("wrong_number")))
+        return _finish(s, Say("goodbye", False))
+
+    if s.state is State.SECOND_FACTOR:
+        kind = party.second_factor or "digits"
+        if pressed and check(kind, pressed):
+            return _verified(s)
+        if s.tries + 1 >= MAX_TRIES:
+            return _limited_end(s, Outcome.ANSWERED_UNVERIFIED, "failed")
+        return replace(s, tries=s.tries + 1), [Say("verify_retry", False), _factor_prompt(party)]
+
+    if s.state is State.MENU:
+        if pressed == "1":
+            return _finish(s, Say("confirm_payment_link", True), Say("goodbye", True),
+                           actions=(*s.actions, Action("payment_link")))
+        if pressed == "2":
+            return replace(s, state=State.CALLBACK, tries=0), [Ask("callback_windows", True, 1, MENU_TIMEOUT_S)]
+        if pressed == "3" and s.repeats < MAX_REPEATS:
+            r = replace(s, repeats=s.repeats + 1, tries=0)
+            return r, _disclose(r)
+        if pressed == "4":
+            return _finish(s, Say("confirm_stop", True), Say("goodbye", True),
+                           actions=(*s.actions, Action("opt_out", (("channel", "voice"),))))
+        again = _retry(s, Ask("menu", True, 1, MENU_TIMEOUT_S), pressed)
+        return again or _finish(s, Say("goodbye", True))
+
+    if s.state is State.CALLBACK:
+        window = WINDOWS.get(pressed)
+        if window:
+            return _finish(s, Say("confirm_callback", True, (("window", window),)), Say("goodbye", True),
+                           actions=(*s.actions, Action("callback", (("window", window),))))
+        again = _retry(s, Ask("callback_windows", True, 1, MENU_TIMEOUT_S), pressed)
+        return again or _finish(s, Say("goodbye", True))
+
+    raise AssertionError(f"no transition from {s.state}")  # pragma: no cover
