@@ -34,6 +34,8 @@ SMS_SENT = f"{PREFIX}:sms:sent"  # hash: idempotency key -> provider message id
 LINKS = f"{PREFIX}:links"  # hash: payment link id -> "<campaign>\x1f<account>"
 CONFIG_OVERLAY = f"{PREFIX}:config:overlay"  # string: the admins' TOML laid over the files
 CONFIG_VERSION = f"{PREFIX}:config:version"  # int: bumped on every accepted change
+IVR_REQUEST = f"{PREFIX}:ivr:req:"  # + attempt id: what the IVR needs (set before Originate)
+IVR_RESULT = f"{PREFIX}:ivr:res:"  # + attempt id: what happened in the IVR (read after hang-up)
 GROUP = "workers"
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")

@@ -146,12 +146,12 @@ def simulated_clock(start: str, speed: float) -> SimulatedClock:
     return SimulatedClock(datetime.fromisoformat(start), speed)
 
 
-def make_telephony(settings: Settings, clock: Clock, *, realtime: bool = True):  # type: ignore[no-untyped-def]
+def make_telephony(settings: Settings, clock: Clock, store: Store | None = None, *, realtime: bool = True):  # type: ignore[no-untyped-def]
     """The voice backend ``DIALER_TELEPHONY`` names."""
     if settings.service.telephony == "asterisk":
         from dialer.telephony.asterisk import AsteriskTelephony
 
-        return AsteriskTelephony.from_settings(settings, clock)
+        return AsteriskTelephony.from_settings(settings, clock, store)
     from dialer.telephony.sandbox import SandboxTelephony
 
     ivr = None

@@ -97,7 +97,7 @@ async def _run_roles(
     runtime: Runtime, store: Store, options: ServeOptions, stop: asyncio.Event, on_ready: object
 ) -> int:
     settings = runtime.settings
-    telephony = make_telephony(settings, runtime.clock, realtime=options.realtime_calls)
+    telephony = make_telephony(settings, runtime.clock, store, realtime=options.realtime_calls)
     sms = make_sms(settings, store, runtime.clock)
     await telephony.start()
     tasks: list[asyncio.Task[object]] = []

@@ -155,8 +155,31 @@ class ServiceSettings(_Model):
     batch_size: int = Field(default=200, ge=1, le=10000)
 
 
+class TrunkSettings(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    # {e164} +5511987654321, {number} 5511987654321, {national} 11987654321
+    channel: str = "PJSIP/{number}@trunk"
+    max_channels: int = Field(default=30, ge=1, le=10000)
+    cps: float = Field(default=5.0, gt=0, le=1000)
+    servers: tuple[str, ...] = ()  # names (host:port) of the Asterisk servers that have it; empty: all
+
+
+class AsteriskSettings(_Model):
+    context: str = "regua-outbound"
+    exten: str = "s"
+    ring_timeout_s: int = Field(default=30, ge=5, le=120)
+    response_margin_s: int = Field(default=15, ge=1, le=300)  # no OriginateResponse by then: failed
+    max_call_s: int = Field(default=1800, ge=60, le=14400)
+    ping_interval_s: float = Field(default=10.0, gt=0)
+    campaign_max_channels: int = Field(default=200, ge=1)
+    short_call_s: float = 6.0  # Anatel: calls this short count towards the short-call ratio
+    short_call_warn_ratio: float = Field(default=0.5, gt=0, lt=1)  # warn long before the 85 % block
+    trunks: tuple[TrunkSettings, ...] = (TrunkSettings(name="default"),)
+
+
 class Settings(_Model):
     service: ServiceSettings
+    asterisk: AsteriskSettings = AsteriskSettings()
     policy: PolicySettings
     company: CompanySettings
     limited_message: LimitedMessage

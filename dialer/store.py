@@ -677,6 +677,23 @@ class Store:
             _, version, _ = await p.execute()
         return int(version)
 
+    # ------------------------------------------------------------------ IVR hand-off
+
+    async def ivr_register(self, attempt_id: str, request: Mapping[str, str], ttl_s: int = 3600) -> None:
+        """Before a call: what the IVR needs to find the account when Asterisk connects."""
+        await self.r.set(f"{keys.IVR_REQUEST}{attempt_id}", _event_json(request), ex=ttl_s)
+
+    async def ivr_request(self, attempt_id: str) -> dict[str, str] | None:
+        raw = await self.r.get(f"{keys.IVR_REQUEST}{attempt_id}")
+        return json.loads(raw) if raw else None
+
+    async def ivr_save_result(self, attempt_id: str, result: Mapping[str, Any], ttl_s: int = 86400) -> None:
+        await self.r.set(f"{keys.IVR_RESULT}{attempt_id}", _event_json(result), ex=ttl_s)
+
+    async def ivr_result(self, attempt_id: str) -> dict[str, Any] | None:
+        raw = await self.r.get(f"{keys.IVR_RESULT}{attempt_id}")
+        return json.loads(raw) if raw else None
+
     # ------------------------------------------------------------------ payment links
 
     async def register_link(self, link: str, campaign: str, account_id: str) -> None:

@@ -20,7 +20,7 @@ as production. Everything it produces is marked ``sandbox``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
