@@ -139,6 +139,7 @@ class CadenceStep(_Model):
 class ServiceSettings(_Model):
     redis_url: str = ""  # empty: start an embedded redis-server
     data_dir: str = "var"
+    sounds_dir: str = ""  # rendered prompts, shared with Asterisk (default <data_dir>/sounds)
     telephony: Literal["sandbox", "asterisk"] = "sandbox"
     sms_provider: str = "sandbox://"
     sms_fallback_provider: str = ""
@@ -214,6 +215,7 @@ _ENV_ALIASES = {
     "DIALER_PUBLIC_URL": ("service", "public_url"),
     "DIALER_SECRET_KEY": ("service", "secret_key"),
     "DIALER_DATA_DIR": ("service", "data_dir"),
+    "DIALER_SOUNDS_DIR": ("service", "sounds_dir"),
     "DIALER_SMS_PROVIDER": ("service", "sms_provider"),
     "DIALER_SMS_FALLBACK_PROVIDER": ("service", "sms_fallback_provider"),
     "DIALER_WORKERS": ("service", "workers"),

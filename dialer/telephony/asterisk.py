@@ -70,7 +70,7 @@ class AmiUrl:
 
 
 def _redact(url: str) -> str:
-    return re.sub(r"(ami://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def channel_id(attempt_id: str) -> str:
@@ -263,7 +263,8 @@ class AmiServer:
     def _lost(self, exc: Exception | None) -> None:
         if self.state in ("connected", "degraded"):
             log.warning("Asterisk %s: connection lost", self.name)
-        self.state = "down"
+        if self.state != "auth_failed":
+            self.state = "down"
         if self._login is not None and not self._login.done():
             self._login.set_result(False)
 

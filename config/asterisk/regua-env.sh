@@ -1,0 +1,68 @@
+#!/bin/sh
+# Prints the parts of manager.conf / pjsip.conf that come from the environment.
+# Asterisk runs it through #exec (execincludes = yes in asterisk.conf).
+case "$1" in
+manager)
+  cat <<CONF
+[${AMI_USER:-regua}]
+secret = ${AMI_SECRET:?set AMI_SECRET}
+deny = 0.0.0.0/0.0.0.0
+permit = ${AMI_PERMIT:-127.0.0.1/255.255.255.255}
+read = call,user,system
+write = originate,call,system
+; only the events Régua correlates calls with
+eventfilter = Event: Newchannel
+eventfilter = Event: Newstate
+eventfilter = Event: Hangup
+eventfilter = Event: OriginateResponse
+eventfilter = Event: UserEvent
+eventfilter = Event: FullyBooted
+eventfilter = Event: DialEnd
+eventfilter = Event: CoreShowChannel
+eventfilter = Event: CoreShowChannelsComplete
+CONF
+  ;;
+pjsip)
+  [ -n "$TRUNK_HOST" ] || exit 0
+  cat <<CONF
+[trunk]
+type = endpoint
+context = regua-trunk-inbound
+disallow = all
+allow = ulaw,alaw
+outbound_auth = trunk-auth
+aors = trunk
+from_domain = ${TRUNK_FROM_DOMAIN:-$TRUNK_HOST}
+from_user = ${TRUNK_USER:-}
+dtmf_mode = rfc4733
+direct_media = no
+send_pai = yes
+
+[trunk-auth]
+type = auth
+auth_type = userpass
+username = ${TRUNK_USER:-}
+password = ${TRUNK_PASSWORD:-}
+
+[trunk]
+type = aor
+contact = sip:${TRUNK_HOST}:${TRUNK_PORT:-5060}
+
+[trunk]
+type = identify
+endpoint = trunk
+match = ${TRUNK_HOST}
+CONF
+  if [ "${TRUNK_REGISTER:-no}" = "yes" ]; then
+    cat <<CONF
+
+[trunk-reg]
+type = registration
+outbound_auth = trunk-auth
+server_uri = sip:${TRUNK_HOST}:${TRUNK_PORT:-5060}
+client_uri = sip:${TRUNK_USER}@${TRUNK_HOST}
+retry_interval = 60
+CONF
+  fi
+  ;;
+esac
