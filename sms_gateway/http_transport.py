@@ -103,14 +103,11 @@ class HttpTransport:
         data: Mapping[str, str] | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
     ) -> HttpReply:
         """POST and read the whole reply; transport failures become ``SmsRetryable``."""
         session = self._client()
         try:
-            async with session.post(
-                url, data=data if data is not None else body, headers=headers, auth=auth
-            ) as resp:
+            async with session.post(url, data=data if data is not None else body, headers=headers) as resp:
                 payload = await resp.read()
                 return HttpReply(resp.status, resp.headers, payload)
         except TimeoutError as exc:
