@@ -463,7 +463,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
 def create_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_UPLOAD)
     app[SERVICES] = services
-    from dialer import pay_routes  # noqa: F401  (debtor-facing pages register their routes)
+    from dialer import pay_routes, sms_webhooks  # noqa: F401  (modules that register routes)
 
     for method, path, handler, _role in _ROUTES:
         app.router.add_route(method, path, handler)

@@ -102,6 +102,7 @@ class PolicySettings(_Model):
     min_days_past_due_voice: int = Field(ge=0, le=365)
     default_consent_voice: bool
     default_consent_sms: bool
+    sms_opt_out_stops_calls: bool = False  # an SMS "SAIR"/"STOP" also stops calls to that number
 
 
 class CompanySettings(_Model):

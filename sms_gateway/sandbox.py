@@ -51,33 +51,24 @@ class SandboxSms:
 
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # let every send of this tick join the batch
-        batch, self._queue = self._queue, []
-        now = self.clock.now().isoformat()
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.scripts.add(self._script)
-                for m, _ in batch:
-                    pipe.evalsha(
-                        self._script.sha,
-                        2,
-                        keys.SMS_SENT,
-                        keys.OUTBOX,
-                        m.idempotency_key,
-                        m.to,
-                        m.text,
-                        m.campaign,
-                        m.level,
-                        now,
-                    )
-                replies = await pipe.execute()
-        except Exception as exc:
-            for _, fut in batch:
+        while self._queue:  # sends that arrive while a batch is in flight go in the next one
+            batch, self._queue = self._queue, []
+            now = self.clock.now().isoformat()
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    pipe.scripts.add(self._script)
+                    for m, _ in batch:
+                        pipe.evalsha(self._script.sha, 2, keys.SMS_SENT, keys.OUTBOX, m.idempotency_key, m.to,
+                                     m.text, m.campaign, m.level, now)
+                    replies = await pipe.execute()
+            except Exception as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), (message_id, duplicate) in zip(batch, replies, strict=True):
                 if not fut.done():
-                    fut.set_exception(exc)
-            return
-        for (_, fut), (message_id, duplicate) in zip(batch, replies, strict=True):
-            if not fut.done():
-                fut.set_result((str(message_id), int(duplicate)))
+                    fut.set_result((str(message_id), int(duplicate)))
 
     async def close(self) -> None:
         if self._flushing is not None:

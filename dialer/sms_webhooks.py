@@ -1,0 +1,114 @@
+"""Provider webhooks: delivery receipts and inbound replies (opt-out by SMS).
+
+Routes are public on the network but each one authenticates its provider before it reads
+anything: Twilio's ``X-Twilio-Signature`` (``TWILIO_AUTH_TOKEN``), Zenvia's shared header
+(``ZENVIA_WEBHOOK_TOKEN``), the generic gateway's ``X-Regua-Signature`` HMAC
+(``SMS_WEBHOOK_SECRET``). A provider whose secret is not configured gets 404.
+
+- A receipt updates the attempt the message belongs to (``sms_delivered`` /
+  ``sms_failed``) and its timeline.
+- A reply with an opt-out keyword (SAIR, PARAR, PARE, CANCELAR, DESCADASTRAR, STOP; in
+  the US also QUIT, END, REVOKE, OPT OUT, UNSUBSCRIBE, STOPALL, CANCEL) suppresses SMS to
+  that number at once — and calls too when ``policy.sms_opt_out_stops_calls`` is on —
+  and sends one confirmation, never more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from aiohttp import web
+
+from dialer.api import SERVICES, route
+from dialer.domain import Channel, Suppression, SuppressionReason
+from dialer.errors import InputError, SmsError
+from dialer.local_time import number_country
+from sms_gateway import webhooks as wh
+from sms_gateway.base import SmsMessage
+
+log = logging.getLogger("regua.sms")
+
+CONFIRMATION = {
+    "BR": "Pronto: você não receberá mais mensagens deste número. Dúvidas: {callback_number}.",
+    "US": "You are unsubscribed and will receive no more messages. Questions: {callback_number}.",
+}
+
+
+async def _parse(request: web.Request, provider: str) -> wh.DeliveryReceipt | wh.InboundMessage:
+    raw = await request.read()
+    if len(raw) > 64 * 1024:
+        raise web.HTTPRequestEntityTooLarge(max_size=64 * 1024, actual_size=len(raw))
+    if provider == "twilio":
+        token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+        if not token:
+            raise web.HTTPNotFound()
+        params = list((await request.post()).items())
+        url = request.app[SERVICES].runtime.settings.service.public_url.rstrip("/") + request.path_qs
+        if not wh.verify_twilio_signature(token, url, [(k, str(v)) for k, v in params],
+                                          request.headers.get(wh.TWILIO_SIGNATURE_HEADER)):
+            raise web.HTTPForbidden(reason="bad signature")
+        return wh.parse_twilio([(k, str(v)) for k, v in params])
+    if provider == "zenvia":
+        token = os.environ.get("ZENVIA_WEBHOOK_TOKEN", "")
+        if not token:
+            raise web.HTTPNotFound()
+        if not wh.verify_shared_token(token, request.headers.get(wh.ZENVIA_TOKEN_HEADER)):
+            raise web.HTTPForbidden(reason="bad token")
+        return wh.parse_zenvia(raw)
+    secret = os.environ.get("SMS_WEBHOOK_SECRET", "")
+    if not secret:
+        raise web.HTTPNotFound()
+    if not wh.verify_regua_signature(secret, raw, request.headers.get(wh.REGUA_SIGNATURE_HEADER)):
+        raise web.HTTPForbidden(reason="bad signature")
+    return wh.parse_generic(raw, provider)
+
+
+@route("POST", "/webhooks/sms/{provider:twilio|zenvia|http}", "public")
+async def sms_webhook(request: web.Request) -> web.Response:
+    provider = request.match_info["provider"]
+    try:
+        item = await _parse(request, provider)
+    except InputError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    if isinstance(item, wh.DeliveryReceipt):
+        found = await request.app[SERVICES].store.record_receipt(
+            item.provider, item.message_id, item.status, item.error, request.app[SERVICES].runtime.clock.now()
+        )
+        return web.json_response({"receipt": item.status, "matched": found})
+    return web.json_response(await handle_inbound(request.app[SERVICES], item))
+
+
+async def handle_inbound(services: Any, message: wh.InboundMessage) -> dict[str, Any]:
+    """Suppress on an opt-out keyword and confirm once; record every reply."""
+    store, now = services.store, services.runtime.clock.now()
+    settings = services.runtime.settings
+    try:
+        country = number_country(message.from_number)
+    except Exception:
+        country = "BR"
+    keyword = wh.opt_out_keyword(message.text, country)
+    await store.audit_global(now, f"sms:{message.provider}", "sms_inbound",
+                             {"from": message.from_number, "keyword": keyword, "length": len(message.text)})
+    if keyword is None:
+        return {"opt_out": False}
+    stops = [Suppression(message.from_number, SuppressionReason.OPT_OUT, Channel.SMS, None, f"sms:{keyword}")]
+    if settings.policy.sms_opt_out_stops_calls:
+        stops.append(Suppression(message.from_number, SuppressionReason.OPT_OUT, Channel.VOICE, None,
+                                 f"sms:{keyword}"))
+    await store.suppress(stops, now, f"sms:{message.provider}")
+    await store.audit_global(now, f"sms:{message.provider}", "suppress",
+                             {"number": message.from_number, "channel": "sms" if len(stops) == 1 else "*",
+                              "reason": "opt_out", "keyword": keyword})
+    confirmed = False
+    text = CONFIRMATION.get(country, CONFIRMATION["BR"]).format(callback_number=settings.company.callback_number)
+    try:
+        # the key is the number: whatever the person sends again, one confirmation at most
+        result = await services.sms.send(SmsMessage(message.from_number, text, f"optout:{message.from_number}",
+                                                    "", "none"))
+        confirmed = not result.duplicate
+    except SmsError as exc:
+        log.warning("opt-out confirmation to %s not sent: %s", message.from_number[:-4] + "****", exc)
+    return {"opt_out": True, "keyword": keyword, "confirmation_sent": confirmed,
+            "stopped": [s.channel.value for s in stops if s.channel]}
