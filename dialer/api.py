@@ -46,6 +46,7 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+ROLE = web.RequestKey("role", str)  # the caller's role ("" when anonymous)
 _ROUTES: list[tuple[str, str, Handler, str]] = []
 
 
@@ -79,7 +80,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         cookie = request.cookies.get(auth.SESSION_COOKIE, "")
         if cookie:
             role = auth.read_session(services.runtime.secret, cookie)
-    request["role"] = role
+    request[ROLE] = role or ""
     if not auth.allowed(role, need):
         if role is None and _wants_html(request):
             raise web.HTTPFound("/login")
@@ -113,7 +114,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _actor(request: web.Request) -> str:
-    return f"api:{request.get('role')}"
+    return f"api:{request.get(ROLE) or 'anonymous'}"
 
 
 def _now(request: web.Request) -> datetime:
@@ -207,7 +208,7 @@ async def dashboard(request: web.Request) -> web.Response:
 
 @route("GET", "/api/me", "supervisor")
 async def me(request: web.Request) -> web.Response:
-    return web.json_response({"role": request["role"]})
+    return web.json_response({"role": request[ROLE]})
 
 
 @route("GET", "/api/campaigns", "supervisor")

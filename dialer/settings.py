@@ -269,8 +269,13 @@ def _source_of(origin: Mapping[tuple[str, ...], str], loc: tuple[str, ...], defa
     return default
 
 
-def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Load defaults, lay ``path`` and the environment over them, validate everything."""
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overlay: str | None = None,
+) -> Settings:
+    """Load defaults, lay ``path``, an admin's ``overlay`` (TOML text kept in Redis) and the
+    environment over them, and validate everything."""
     env = os.environ if env is None else env
     data = _read_toml(DEFAULT_CONFIG)
     origin: dict[tuple[str, ...], str] = {}
@@ -278,6 +283,11 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     path = path or env.get("DIALER_CONFIG") or None
     if path:
         _merge(data, _read_toml(Path(path)), origin, _display(Path(path)))
+    if overlay:
+        try:
+            _merge(data, tomllib.loads(overlay), origin, "admin overlay")
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("admin overlay", "-", f"not valid TOML: {exc}") from None
     overrides: dict[str, Any] = {}
     env_origin: dict[tuple[str, ...], str] = {}
     for name, value in env.items():

@@ -1,0 +1,213 @@
+"""The HTTP API: roles on every route, errors without internals, uploads, config changes,
+payment links, and the SMS opt-out path end to end (reply -> suppressed -> no more SMS)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from dialer import auth, keys
+from dialer import payment_links as pl
+from dialer.api import _ROUTES, Services, create_app
+from dialer.pix import parse as parse_brcode
+from dialer.runtime import Runtime
+from tests.runtime_helpers import HEADER, campaign_csv, make_rig
+
+MON_1000 = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
+TOKENS = {"admin": "a" * 24, "supervisor": "s" * 24, "operator": "o" * 24}
+
+
+@pytest.fixture
+async def api(redis_url, settings, tmp_path, monkeypatch):
+    rig = await make_rig(redis_url, settings, MON_1000)
+    runtime = Runtime(settings, rig.policy, rig.cadence, rig.clock, b"test")
+    runtime.listeners.append(lambda rt: None)
+    services = Services(runtime, rig.store, rig.telephony, rig.sms, auth.TokenBook.from_pairs(TOKENS))
+    client = TestClient(TestServer(create_app(services)))
+    await client.start_server()
+    yield client, rig, runtime
+    await client.close()
+    await rig.store.close()
+
+
+def bearer(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+def test_every_route_names_its_role():
+    import dialer.pay_routes  # noqa: F401
+    import dialer.sms_webhooks  # noqa: F401
+
+    assert _ROUTES
+    for method, path, handler, role in _ROUTES:
+        assert role in ("public", "operator", "supervisor", "admin"), (method, path)
+        assert getattr(handler, "required_role") == role
+    public = {(m, p) for m, p, _, r in _ROUTES if r == "public"}
+    assert public == {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+                      ("GET", "/pay/{token}"), ("POST", "/webhooks/sms/{provider:twilio|zenvia|http}")}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "role", "status"),
+    [
+        ("GET", "/api/campaigns", None, 401),
+        ("GET", "/api/campaigns", "operator", 403),
+        ("GET", "/api/campaigns", "supervisor", 200),
+        ("GET", "/api/campaigns", "admin", 200),
+        ("GET", "/metrics", None, 401),
+        ("GET", "/metrics", "operator", 200),
+        ("GET", "/api/config", "supervisor", 403),
+        ("GET", "/api/config", "admin", 200),
+        ("POST", "/api/campaigns/x/archive", "supervisor", 403),
+        ("DELETE", "/api/suppressions/+5511987654321", "supervisor", 403),
+        ("GET", "/healthz", None, 200),
+        ("GET", "/api/accounts/nobody/timeline", "supervisor", 404),
+    ],
+)
+async def test_roles(api, method, path, role, status):
+    client, rig, runtime = api
+    r = await client.request(method, path, headers=bearer(role) if role else {})
+    assert r.status == status
+    if status >= 400:
+        body = await r.json()
+        assert "error" in body and "Traceback" not in body["error"]
+
+
+async def test_bad_token_and_browser_redirect(api):
+    client, rig, runtime = api
+    r = await client.get("/api/campaigns", headers={"Authorization": "Bearer nope"})
+    assert r.status == 401
+    r = await client.get("/", headers={"Accept": "text/html"}, allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/login"
+    r = await client.post("/login", data={"token": TOKENS["supervisor"]}, allow_redirects=False)
+    assert r.status == 302 and auth.SESSION_COOKIE in r.cookies
+    assert r.cookies[auth.SESSION_COOKIE]["httponly"] and r.cookies[auth.SESSION_COOKIE]["samesite"] == "Strict"
+    r = await client.get("/api/me")
+    assert (await r.json()) == {"role": "supervisor"}
+    forged = auth.make_session(b"another key", "admin")
+    client.session.cookie_jar.clear()
+    client.session.cookie_jar.update_cookies({auth.SESSION_COOKIE: forged})
+    assert (await client.get("/api/me")).status == 401
+
+
+async def test_upload_lifecycle_and_timeline(api):
+    client, rig, runtime = api
+    body = HEADER + "A1;Ana;11987654323;10/11/2026;10;sim;sim;1980\nA2;;123;x;y;sim;sim;1980\n"
+    r = await client.post("/api/campaigns/nov/upload?start=1", data=body.encode(), headers=bearer("supervisor"))
+    summary = await r.json()
+    assert r.status == 200, summary
+    assert (summary["accepted"], summary["rejected"]) == (1, 1)
+    assert summary["errors"][0]["line"] == "3" and summary["errors"][0]["column"] == "name"
+    status = await (await client.get("/api/campaigns/nov", headers=bearer("supervisor"))).json()
+    assert status["state"] == "running"
+    r = await client.post("/api/campaigns/nov/start", headers=bearer("supervisor"))
+    assert r.status == 409 and "running" in (await r.json())["error"]
+    await rig.drive(MON_1000)
+    timeline = await (await client.get("/api/accounts/A1/timeline", headers=bearer("supervisor"))).json()
+    assert any(e["kind"] == "attempt" for e in timeline)
+    series = await (await client.get("/api/campaigns/nov/series", headers=bearer("supervisor"))).json()
+    assert series["series"]["no_answer"] == [1]
+    bad = await client.post("/api/campaigns/nov/upload", data=b"conta;nome\n1;2\n", headers=bearer("supervisor"))
+    assert bad.status == 400 and "missing required column" in (await bad.json())["error"]
+
+
+async def test_admin_config_change_is_validated_applied_and_audited(api):
+    client, rig, runtime = api
+    loose = '[packs.BR.hours.default.voice]\nsun = "10:00-12:00"\n'
+    r = await client.put("/api/config", data=loose, headers=bearer("admin"))
+    assert r.status == 400 and "looser than the law" in (await r.json())["error"]
+    assert (await rig.store.config_overlay())[1] == 0  # nothing stored
+    r = await client.put("/api/config", data="[service]\nredis_url = 'x'\n", headers=bearer("admin"))
+    assert r.status == 400
+    stricter = '[policy]\nmin_days_past_due_voice = 15\n'
+    r = await client.put("/api/config", data=stricter, headers=bearer("admin"))
+    assert r.status == 200 and (await r.json())["version"] == 1
+    assert runtime.policy.min_days_past_due_voice == 15
+    audit = [e for e in await rig.store.global_audit() if e["kind"] == "config_change"]
+    assert audit and audit[0]["actor"] == "api:admin"
+    cfg = await (await client.get("/api/config", headers=bearer("admin"))).json()
+    assert "secret_key" not in cfg["effective"]["service"]
+
+
+async def test_payment_link_page(api, tmp_path):
+    client, rig, runtime = api
+    await rig.load(campaign_csv(tmp_path, [("A1", "11987654320", "10/11/2026")]))
+    link = pl.link_id(b"test", "c1", "A1")
+    await rig.store.register_link(link, "c1", "A1")
+    token = pl.make_token(b"test", link, rig.clock.now() + timedelta(days=1))
+    r = await client.get(f"/pay/{token}")
+    html = await r.text()
+    assert r.status == 200 and "R$ 100,00" in html and "10/11/2026" in html
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] == "no-referrer"
+    code = html.split("<textarea id=pix readonly>")[1].split("</textarea>")[0]
+    fields = parse_brcode(code)
+    assert fields["54"] == "100.00" and fields["53"] == "986" and fields["58"] == "BR"
+    assert "A1" not in token and "Pessoa" not in token  # no personal data in the link
+    for bad in (token[:-2] + "xx", pl.make_token(b"other", link, rig.clock.now() + timedelta(days=1)),
+                pl.make_token(b"test", link, rig.clock.now() - timedelta(seconds=1)), "garbage"):
+        r = await client.get(f"/pay/{bad}")
+        text = await r.text()
+        assert r.status == 404 and "não é mais válido" in text and "100,00" not in text and "Pessoa" not in text
+
+
+async def test_sms_opt_out_end_to_end(api, monkeypatch, tmp_path):
+    """Reply STOP -> suppressed at once -> one confirmation -> no more SMS on later days."""
+    client, rig, runtime = api
+    secret = "webhook-secret"
+    monkeypatch.setenv("SMS_WEBHOOK_SECRET", secret)
+    await rig.load(campaign_csv(tmp_path, [("A1", "11987654323", "20/11/2026")]))  # D+3: SMS steps
+    rig.clock.set(datetime.fromisoformat("2026-11-25T10:00:00-03:00"))  # D+5: an SMS goes out
+    await rig.drive(rig.clock.now())
+    sent_before = await rig.store.r.xlen(keys.OUTBOX)
+    assert sent_before == 1
+
+    def post(body: dict) -> object:
+        raw = json.dumps(body).encode()
+        sig = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        return client.post("/webhooks/sms/http", data=raw, headers={"X-Regua-Signature": sig,
+                                                                  "Content-Type": "application/json"})
+
+    r = await client.post("/webhooks/sms/http", data=b'{"from":"+5511987654323","text":"SAIR"}',
+                          headers={"X-Regua-Signature": "0" * 64})
+    assert r.status == 403
+    r = await post({"from": "+5511987654323", "text": "  Sair! "})
+    body = await r.json()
+    assert body == {"opt_out": True, "keyword": "SAIR", "confirmation_sent": True, "stopped": ["sms"]}
+    r = await post({"from": "+5511987654323", "text": "PARAR"})
+    assert (await r.json())["confirmation_sent"] is False  # one confirmation at most
+    assert await rig.store.r.xlen(keys.OUTBOX) == sent_before + 1
+    # the régua goes on: D+10 call still allowed (SMS opt-out only), but no SMS ever again
+    await rig.drive(datetime.fromisoformat("2026-12-01T20:00:00-03:00"))
+    assert await rig.store.r.xlen(keys.OUTBOX) == sent_before + 1
+    (state,) = await rig.store.load_accounts("c1", ["A1"])
+    assert any(a.channel.value == "voice" for a in state.history)
+    events = await rig.store.timeline("A1")
+    assert any(e["kind"] == "decision" and e["channel"] == "sms" and "suppressed" in e["reasons"] for e in events)
+
+
+async def test_delivery_receipt_updates_the_attempt(api, monkeypatch, tmp_path):
+    client, rig, runtime = api
+    monkeypatch.setenv("SMS_WEBHOOK_SECRET", "s")
+    await rig.load(campaign_csv(tmp_path, [("A1", "11987654323", "20/11/2026")]))
+    rig.clock.set(datetime.fromisoformat("2026-11-25T10:00:00-03:00"))
+    await rig.drive(rig.clock.now())
+    ((msg_id, _fields),) = await rig.store.r.xrange(keys.OUTBOX)
+    # the provider that sent it reports it delivered
+    assert await rig.store.record_receipt("sandbox", msg_id, "delivered", "", rig.clock.now())
+    (state,) = await rig.store.load_accounts("c1", ["A1"])
+    assert [a.outcome.value for a in state.history if a.channel.value == "sms"] == ["sms_delivered"]
+    events = await rig.store.timeline("A1")
+    assert events[-1]["kind"] == "sms_receipt" and events[-1]["status"] == "delivered"
+    # through the webhook: authenticated, parsed, and an unknown message is reported as such
+    raw = json.dumps({"message_id": "nope", "status": "failed"}).encode()
+    sig = hmac.new(b"s", raw, hashlib.sha256).hexdigest()
+    r = await client.post("/webhooks/sms/http", data=raw, headers={"X-Regua-Signature": sig})
+    assert (await r.json()) == {"receipt": "failed", "matched": False}
+    monkeypatch.delenv("SMS_WEBHOOK_SECRET")
+    r = await client.post("/webhooks/sms/http", data=raw, headers={"X-Regua-Signature": sig})
+    assert r.status == 404  # a provider we were not configured for does not exist
