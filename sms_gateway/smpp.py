@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import time
@@ -246,6 +247,7 @@ class SmppSms:
         self._reference = random.randrange(256)
         self._source = source_address(config)
         self._closing = False
+        self._callbacks: set[asyncio.Future[object]] = set()
         self.sent = 0
         self.failed = 0
         self.receipts = 0
@@ -327,11 +329,23 @@ class SmppSms:
             if receipt is not None:
                 self.receipts += 1
                 if self.on_receipt is not None:
-                    self.on_receipt(smpp_receipt(receipt.message_id, receipt.stat, receipt.err))
+                    self._call(self.on_receipt(smpp_receipt(receipt.message_id, receipt.stat, receipt.err)))
             elif not sm.is_delivery_receipt and self.on_inbound is not None:
-                self.on_inbound(InboundMessage("smpp", e164(sm.source_addr), p.decode_text(sm)))
+                self._call(self.on_inbound(InboundMessage("smpp", e164(sm.source_addr), p.decode_text(sm))))
         except Exception:  # a receiver's bug must not break the link
             log.exception("smpp: handling a deliver_sm failed")
+
+    def _call(self, outcome: object) -> None:
+        """Run a coroutine a callback returned (receivers may be async), keeping a reference."""
+        if inspect.isawaitable(outcome):
+            future = asyncio.ensure_future(outcome)
+            self._callbacks.add(future)
+            future.add_done_callback(self._callback_done)
+
+    def _callback_done(self, future: asyncio.Future[object]) -> None:
+        self._callbacks.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("smpp: a deliver_sm receiver failed", exc_info=future.exception())
 
     # ------------------------------------------------------------ sending
 
@@ -431,6 +445,8 @@ class SmppSms:
             link, self._link = self._link, None
         if link is not None:
             await link.close()
+        if self._callbacks:
+            await asyncio.gather(*self._callbacks, return_exceptions=True)
         self._closing = False
 
     def health(self) -> dict[str, Any]:

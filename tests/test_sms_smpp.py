@@ -473,3 +473,21 @@ async def test_many_messages_share_one_link(smsc):
         assert smsc.connections == 1 and len(smsc.binds) == 1
     finally:
         await gw.close()
+
+
+async def test_async_receivers_are_awaited(smsc):
+    seen: list[DeliveryReceipt] = []
+
+    async def store_receipt(receipt: DeliveryReceipt) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(receipt)
+
+    gw = SmppSms(
+        SmppConfig("127.0.0.1", smsc.port, "regua", "smpp-pw", source="REGUA"), on_receipt=store_receipt
+    )
+    try:
+        result = await gw.send(msg())
+        await until(lambda: seen)
+        assert seen == [DeliveryReceipt("smpp", result.message_id, "delivered", "")]
+    finally:
+        await gw.close()
