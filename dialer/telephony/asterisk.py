@@ -391,13 +391,20 @@ class AsteriskTelephony:
                     return
                 await self.pacer.release(None, request.campaign, request.attempt_id)
                 g = t
-            if time.monotonic() + g.retry_ms / 1000 > deadline:
+            if time.monotonic() > deadline:
                 raise TelephonyDown(f"trunk {trunk.name} or campaign {request.campaign} at capacity for 60 s")
-            await asyncio.sleep(min(max(g.retry_ms, 20), 2000) / 1000)
+            # a channel frees up when a call ends (any moment); a token after retry_ms
+            await asyncio.sleep(min(max(g.retry_ms, 20), 200) / 1000)
 
     async def place_call(self, request: CallRequest) -> CallResult:
-        server, trunk = self._pick()
+        _, trunk = self._pick()  # fail fast when no server is up
         await self._pace(request, trunk)
+        try:
+            # after pacing, so calls spread by the capacity free *now*; counted at once
+            server, trunk = self._pick()
+        except TelephonyDown:
+            await self.pacer.release(trunk.name, request.campaign, request.attempt_id)
+            raise
         cid = channel_id(request.attempt_id)
         loop = asyncio.get_running_loop()
         call = _Call(request, cid, server, trunk, loop.create_future())
