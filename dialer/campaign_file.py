@@ -17,7 +17,6 @@ import csv
 import hashlib
 import io
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -387,7 +386,8 @@ class CampaignReader:
         key = hash((account_id, number))
         if key in self._seen_pairs:
             return RowError(
-                line, (FieldError("phone", number, f"duplicate of an earlier row for account {account_id}"),),
+                line,
+                (FieldError("phone", number, f"duplicate of an earlier row for account {account_id}"),),
                 account_id,
             )
         self._seen_pairs.add(key)
@@ -409,8 +409,12 @@ class RowParser:
         self._field_parsers = self._parsers()
 
     def __getstate__(self) -> dict[str, object]:
-        return {"columns": self.columns, "defaults": self.defaults, "secret": self._secret,
-                "today": self._today}
+        return {
+            "columns": self.columns,
+            "defaults": self.defaults,
+            "secret": self._secret,
+            "today": self._today,
+        }
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__init__(state["columns"], state["defaults"], state["secret"], state["today"])  # type: ignore[misc, arg-type]

@@ -78,7 +78,7 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("serve", help="run scheduler + workers (+ HTTP API)")
-    s.add_argument("--role", choices=["all", "scheduler", "worker", "api"], default="all")
+    s.add_argument("--role", choices=["all", "scheduler", "worker", "api", "ivr"], default="all")
     s.add_argument("--workers", type=int, default=None, help="worker processes (default from config)")
     s.add_argument("--grace", type=float, default=30.0, help="seconds to finish in-flight work on stop")
     s.add_argument(

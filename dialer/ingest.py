@@ -13,14 +13,14 @@ import asyncio
 import csv
 import os
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from dialer.cadence import Cadence, next_step
 from dialer.campaign_file import CampaignReader, CampaignRow, RowDefaults, RowError, RowParser
@@ -104,8 +104,15 @@ def _validate_chunk(records: list[tuple[int, dict[str, str]] | RowError]) -> lis
 
 
 def _packed(row: CampaignRow, first_due: FirstDue) -> tuple[int, str, str, str, str, str, int]:
-    return (row.line, row.account.account_id, row.phone.number, pack_account(row.account),
-            "p:" + row.phone.number, pack_phone(row.phone), first_due(row))
+    return (
+        row.line,
+        row.account.account_id,
+        row.phone.number,
+        pack_account(row.account),
+        "p:" + row.phone.number,
+        pack_phone(row.phone),
+        first_due(row),
+    )
 
 
 async def load_file(
@@ -196,8 +203,9 @@ async def load_file(
                 await take(row if isinstance(row, RowError) else _packed(row, first_due))
         else:
             loop = asyncio.get_running_loop()
-            with ProcessPoolExecutor(processes, initializer=_init_worker,
-                                     initargs=(reader.parser, cadence, now)) as pool:
+            with ProcessPoolExecutor(
+                processes, initializer=_init_worker, initargs=(reader.parser, cadence, now)
+            ) as pool:
                 in_flight: deque[asyncio.Future[list[Any]]] = deque()
                 chunk: list[Any] = []
                 for rec in reader.records():

@@ -71,8 +71,7 @@ class Pacer:
         leases, bucket = self.trunk_keys(trunk)
         ok, wait = await self._acquire(
             keys=[leases, bucket],
-            args=[to_ms(now), to_ms(now) + int(lease_s * 1000), attempt_id, max_channels, cps,
-                  max(1.0, cps)],
+            args=[to_ms(now), to_ms(now) + int(lease_s * 1000), attempt_id, max_channels, cps, max(1.0, cps)],
         )
         return Grant(bool(ok), int(wait))
 

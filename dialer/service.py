@@ -33,7 +33,7 @@ log = logging.getLogger("regua.service")
 
 @dataclass
 class ServeOptions:
-    role: str = "all"  # all | scheduler | worker | api
+    role: str = "all"  # all | scheduler | worker | api | ivr
     workers: int = 1
     grace_s: float = 30.0
     progress: bool = False
@@ -124,6 +124,11 @@ async def _run_roles(
         tasks.append(
             asyncio.create_task(runtime.watch_config(store, stop, options.config_path), name="config")
         )
+        if settings.service.telephony == "asterisk" and options.role in ("all", "worker", "ivr"):
+            from ivr.server import start_ivr
+
+            agi = await start_ivr(runtime, store)
+            tasks.append(asyncio.create_task(_until(stop, agi.close), name="ivr"))
         if options.api and options.role in ("all", "api"):
             from dialer.api import start_api
 

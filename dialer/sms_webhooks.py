@@ -46,8 +46,9 @@ async def _parse(request: web.Request, provider: str) -> wh.DeliveryReceipt | wh
             raise web.HTTPNotFound()
         params = list((await request.post()).items())
         url = request.app[SERVICES].runtime.settings.service.public_url.rstrip("/") + request.path_qs
-        if not wh.verify_twilio_signature(token, url, [(k, str(v)) for k, v in params],
-                                          request.headers.get(wh.TWILIO_SIGNATURE_HEADER)):
+        if not wh.verify_twilio_signature(
+            token, url, [(k, str(v)) for k, v in params], request.headers.get(wh.TWILIO_SIGNATURE_HEADER)
+        ):
             raise web.HTTPForbidden(reason="bad signature")
         return wh.parse_twilio([(k, str(v)) for k, v in params])
     if provider == "zenvia":
@@ -89,26 +90,46 @@ async def handle_inbound(services: Any, message: wh.InboundMessage) -> dict[str,
     except Exception:
         country = "BR"
     keyword = wh.opt_out_keyword(message.text, country)
-    await store.audit_global(now, f"sms:{message.provider}", "sms_inbound",
-                             {"from": message.from_number, "keyword": keyword, "length": len(message.text)})
+    await store.audit_global(
+        now,
+        f"sms:{message.provider}",
+        "sms_inbound",
+        {"from": message.from_number, "keyword": keyword, "length": len(message.text)},
+    )
     if keyword is None:
         return {"opt_out": False}
     stops = [Suppression(message.from_number, SuppressionReason.OPT_OUT, Channel.SMS, None, f"sms:{keyword}")]
     if settings.policy.sms_opt_out_stops_calls:
-        stops.append(Suppression(message.from_number, SuppressionReason.OPT_OUT, Channel.VOICE, None,
-                                 f"sms:{keyword}"))
+        stops.append(
+            Suppression(message.from_number, SuppressionReason.OPT_OUT, Channel.VOICE, None, f"sms:{keyword}")
+        )
     await store.suppress(stops, now, f"sms:{message.provider}")
-    await store.audit_global(now, f"sms:{message.provider}", "suppress",
-                             {"number": message.from_number, "channel": "sms" if len(stops) == 1 else "*",
-                              "reason": "opt_out", "keyword": keyword})
+    await store.audit_global(
+        now,
+        f"sms:{message.provider}",
+        "suppress",
+        {
+            "number": message.from_number,
+            "channel": "sms" if len(stops) == 1 else "*",
+            "reason": "opt_out",
+            "keyword": keyword,
+        },
+    )
     confirmed = False
-    text = CONFIRMATION.get(country, CONFIRMATION["BR"]).format(callback_number=settings.company.callback_number)
+    text = CONFIRMATION.get(country, CONFIRMATION["BR"]).format(
+        callback_number=settings.company.callback_number
+    )
     try:
         # the key is the number: whatever the person sends again, one confirmation at most
-        result = await services.sms.send(SmsMessage(message.from_number, text, f"optout:{message.from_number}",
-                                                    "", "none"))
+        result = await services.sms.send(
+            SmsMessage(message.from_number, text, f"optout:{message.from_number}", "", "none")
+        )
         confirmed = not result.duplicate
     except SmsError as exc:
         log.warning("opt-out confirmation to %s not sent: %s", message.from_number[:-4] + "****", exc)
-    return {"opt_out": True, "keyword": keyword, "confirmation_sent": confirmed,
-            "stopped": [s.channel.value for s in stops if s.channel]}
+    return {
+        "opt_out": True,
+        "keyword": keyword,
+        "confirmation_sent": confirmed,
+        "stopped": [s.channel.value for s in stops if s.channel],
+    }

@@ -252,7 +252,9 @@ class Effects:
     audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (kind, data)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (link, campaign, account)
-    sms: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # provider, id, campaign, account, attempt
+    sms: list[tuple[str, str, str, str, str]] = field(
+        default_factory=list
+    )  # provider, id, campaign, account, attempt
 
     def __bool__(self) -> bool:
         return bool(self.suppressions or self.audit or self.callbacks or self.links or self.sms)
@@ -632,12 +634,16 @@ class Store:
             for link, campaign, account_id in effects.links:
                 p.hset(keys.LINKS, link, f"{campaign}\x1f{account_id}")
             for provider, message_id, campaign, account_id, attempt_id in effects.sms:
-                p.set(f"{keys.SMS_MESSAGE}{provider}:{message_id}",
-                      _event_json({"campaign": campaign, "account_id": account_id, "attempt_id": attempt_id}),
-                      ex=30 * 86400)
+                p.set(
+                    f"{keys.SMS_MESSAGE}{provider}:{message_id}",
+                    _event_json({"campaign": campaign, "account_id": account_id, "attempt_id": attempt_id}),
+                    ex=30 * 86400,
+                )
             await p.execute()
 
-    async def record_receipt(self, provider: str, message_id: str, status: str, error: str, now: datetime) -> bool:
+    async def record_receipt(
+        self, provider: str, message_id: str, status: str, error: str, now: datetime
+    ) -> bool:
         """A delivery receipt: update the attempt the message belongs to. False if unknown."""
         raw = await self.r.get(f"{keys.SMS_MESSAGE}{provider}:{message_id}")
         if not raw:
@@ -645,14 +651,23 @@ class Store:
         ref = json.loads(raw)
         k = CampaignKeys(ref["campaign"])
         packed = await self.r.hget(k.account(ref["account_id"]), "h:" + ref["attempt_id"])
-        event = {"at": now.isoformat(), "kind": "sms_receipt", "attempt": ref["attempt_id"],
-                 "provider": provider, "status": status, **({"error": error} if error else {})}
+        event = {
+            "at": now.isoformat(),
+            "kind": "sms_receipt",
+            "attempt": ref["attempt_id"],
+            "provider": provider,
+            "status": status,
+            **({"error": error} if error else {}),
+        }
         async with self.r.pipeline(transaction=False) as p:
             if packed and status in ("delivered", "failed"):
                 attempt = unpack_attempt(ref["account_id"], ref["attempt_id"], packed)
                 outcome = Outcome.SMS_DELIVERED if status == "delivered" else Outcome.SMS_FAILED
-                p.hset(k.account(ref["account_id"]), "h:" + ref["attempt_id"],
-                       pack_attempt(replace(attempt, outcome=outcome)))
+                p.hset(
+                    k.account(ref["account_id"]),
+                    "h:" + ref["attempt_id"],
+                    pack_attempt(replace(attempt, outcome=outcome)),
+                )
                 p.hincrby(k.stats, f"outcome:{outcome}", 1)
             p.rpush(k.events(ref["account_id"]), _event_json([event]))
             await p.execute()

@@ -548,8 +548,15 @@ class Worker:
             if job.sms_result is not None and job.sms_result.sandbox:
                 info["sandbox"] = True
             if job.sms_result is not None and not job.error:
-                effects.sms.append((job.sms_result.provider, job.sms_result.message_id, campaign,
-                                    job.item.account_id, attempt.attempt_id))
+                effects.sms.append(
+                    (
+                        job.sms_result.provider,
+                        job.sms_result.message_id,
+                        campaign,
+                        job.item.account_id,
+                        attempt.attempt_id,
+                    )
+                )
         final = Attempt(
             attempt.account_id,
             attempt.phone,

@@ -56,8 +56,9 @@ class AgiVoice:
 
     async def ask(self, prompt: Rendered, max_digits: int, timeout_s: float) -> str | None:
         try:
-            digits, _ = await self.session.get_data(await self.audio.path_for(prompt),
-                                                    int(timeout_s * 1000), max_digits)
+            digits, _ = await self.session.get_data(
+                await self.audio.path_for(prompt), int(timeout_s * 1000), max_digits
+            )
         except AgiHangup:
             return None
         return digits
@@ -67,8 +68,9 @@ class AgiVoice:
 
 
 class IvrApp:
-    def __init__(self, store: Store, catalogue: Catalogue, audio: AudioSource, settings: Any,
-                 secret: bytes) -> None:
+    def __init__(
+        self, store: Store, catalogue: Catalogue, audio: AudioSource, settings: Any, secret: bytes
+    ) -> None:
         self.store, self.catalogue, self.audio, self.settings = store, catalogue, audio, settings
         self._hash = make_hasher(secret)
         self.calls = 0
@@ -82,8 +84,9 @@ class IvrApp:
             (state,) = await self.store.load_accounts(request["campaign"], [request["account_id"]])
         if request is None or state is None:
             log.warning("AGI call for unknown attempt %r: none-level prompt, hang up", attempt_id)
-            rendered = self.catalogue.render("sorry_unknown_call", self.settings.service.language, {},
-                                             verified=False)
+            rendered = self.catalogue.render(
+                "sorry_unknown_call", self.settings.service.language, {}, verified=False
+            )
             await AgiVoice(session, self.audio).say(rendered)
             await session.hangup()
             return
@@ -99,16 +102,24 @@ class IvrApp:
             return stored is not None and self._hash(account.account_id, kind, digits) == stored
 
         result = await run_conversation(
-            AgiVoice(session, self.audio), self.catalogue, party_for(account),
-            call_fields(account, self.settings.company, language), language, amd, check,
+            AgiVoice(session, self.audio),
+            self.catalogue,
+            party_for(account),
+            call_fields(account, self.settings.company, language),
+            language,
+            amd,
+            check,
         )
-        await self.store.ivr_save_result(attempt_id, {
-            "outcome": result.outcome.value,
-            "verified": result.verified,
-            "amd": amd,
-            "actions": [{"kind": a.kind, **dict(a.data)} for a in result.actions],
-            "events": result.events,
-        })
+        await self.store.ivr_save_result(
+            attempt_id,
+            {
+                "outcome": result.outcome.value,
+                "verified": result.verified,
+                "amd": amd,
+                "actions": [{"kind": a.kind, **dict(a.data)} for a in result.actions],
+                "events": result.events,
+            },
+        )
         try:
             await session.set_variable("REGUA_OUTCOME", result.outcome.value)
         except AgiHangup:

@@ -88,8 +88,15 @@ async def run_conversation(
             else:
                 values[key] = value
         rendered = catalogue.render(prompt, language, values, verified=verified)
-        events.append({"kind": "prompt", "prompt": prompt, "level": rendered.level.value,
-                       "text": rendered.text, "verified": verified})
+        events.append(
+            {
+                "kind": "prompt",
+                "prompt": prompt,
+                "level": rendered.level.value,
+                "text": rendered.text,
+                "verified": verified,
+            }
+        )
         return rendered
 
     session, commands = flow.begin(party, amd)
@@ -105,8 +112,11 @@ async def run_conversation(
                     event = flow.HungUp()
                     break
                 continue
-            answer = await voice.ask(render(command.prompt, command.verified, command.fields),
-                                     command.max_digits, command.timeout_s)
+            answer = await voice.ask(
+                render(command.prompt, command.verified, command.fields),
+                command.max_digits,
+                command.timeout_s,
+            )
             if answer is None:
                 event = flow.HungUp()
                 break

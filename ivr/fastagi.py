@@ -183,7 +183,11 @@ class FastAgiServer:
     ) -> None:
         self.handlers = handlers
         self.host, self.port = host, port
-        self.header_timeout, self.call_timeout, self.reply_timeout = header_timeout, call_timeout, reply_timeout
+        self.header_timeout, self.call_timeout, self.reply_timeout = (
+            header_timeout,
+            call_timeout,
+            reply_timeout,
+        )
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.served = 0

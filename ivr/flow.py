@@ -120,7 +120,9 @@ def begin(party: Party, amd: str | None) -> tuple[Session, list[Command]]:
     return Session(State.IDENTIFY), [Ask("ask_identity", False, 1, IDENTIFY_TIMEOUT_S)]
 
 
-def _limited_end(s: Session, outcome: Outcome, verification: str | None = None) -> tuple[Session, list[Command]]:
+def _limited_end(
+    s: Session, outcome: Outcome, verification: str | None = None
+) -> tuple[Session, list[Command]]:
     done = replace(s, state=State.DONE, outcome=outcome, verification=verification or s.verification)
     return done, [Say("limited_message", False), Hangup()]
 
@@ -128,8 +130,13 @@ def _limited_end(s: Session, outcome: Outcome, verification: str | None = None) 
 def _factor_prompt(party: Party) -> Ask:
     if party.second_factor == "birth_year":
         return Ask("ask_birth_year", False, 4, FACTOR_TIMEOUT_S)
-    return Ask("ask_document_digits", False, party.digits_count, FACTOR_TIMEOUT_S,
-               (("digits_count", str(party.digits_count)),))
+    return Ask(
+        "ask_document_digits",
+        False,
+        party.digits_count,
+        FACTOR_TIMEOUT_S,
+        (("digits_count", str(party.digits_count)),),
+    )
 
 
 def _disclose(s: Session) -> list[Command]:
@@ -137,8 +144,9 @@ def _disclose(s: Session) -> list[Command]:
 
 
 def _verified(s: Session) -> tuple[Session, list[Command]]:
-    v = replace(s, state=State.MENU, verified=True, outcome=Outcome.ANSWERED_VERIFIED, tries=0,
-                verification="passed")
+    v = replace(
+        s, state=State.MENU, verified=True, outcome=Outcome.ANSWERED_VERIFIED, tries=0, verification="passed"
+    )
     return v, _disclose(v)
 
 
@@ -177,8 +185,12 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
 
     if s.state is State.THIRD_PARTY:
         if pressed == "9":
-            return _finish(s, Say("wrong_number_confirm", False), outcome=Outcome.WRONG_NUMBER,
-                           actions=(*s.actions, Action("wrong_number")))
+            return _finish(
+                s,
+                Say("wrong_number_confirm", False),
+                outcome=Outcome.WRONG_NUMBER,
+                actions=(*s.actions, Action("wrong_number")),
+            )
         return _finish(s, Say("goodbye", False))
 
     if s.state is State.SECOND_FACTOR:
@@ -191,24 +203,38 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
 
     if s.state is State.MENU:
         if pressed == "1":
-            return _finish(s, Say("confirm_payment_link", True), Say("goodbye", True),
-                           actions=(*s.actions, Action("payment_link")))
+            return _finish(
+                s,
+                Say("confirm_payment_link", True),
+                Say("goodbye", True),
+                actions=(*s.actions, Action("payment_link")),
+            )
         if pressed == "2":
-            return replace(s, state=State.CALLBACK, tries=0), [Ask("callback_windows", True, 1, MENU_TIMEOUT_S)]
+            return replace(s, state=State.CALLBACK, tries=0), [
+                Ask("callback_windows", True, 1, MENU_TIMEOUT_S)
+            ]
         if pressed == "3" and s.repeats < MAX_REPEATS:
             r = replace(s, repeats=s.repeats + 1, tries=0)
             return r, _disclose(r)
         if pressed == "4":
-            return _finish(s, Say("confirm_stop", True), Say("goodbye", True),
-                           actions=(*s.actions, Action("opt_out", (("channel", "voice"),))))
+            return _finish(
+                s,
+                Say("confirm_stop", True),
+                Say("goodbye", True),
+                actions=(*s.actions, Action("opt_out", (("channel", "voice"),))),
+            )
         again = _retry(s, Ask("menu", True, 1, MENU_TIMEOUT_S), pressed)
         return again or _finish(s, Say("goodbye", True))
 
     if s.state is State.CALLBACK:
         window = WINDOWS.get(pressed)
         if window:
-            return _finish(s, Say("confirm_callback", True, (("window", window),)), Say("goodbye", True),
-                           actions=(*s.actions, Action("callback", (("window", window),))))
+            return _finish(
+                s,
+                Say("confirm_callback", True, (("window", window),)),
+                Say("goodbye", True),
+                actions=(*s.actions, Action("callback", (("window", window),))),
+            )
         again = _retry(s, Ask("callback_windows", True, 1, MENU_TIMEOUT_S), pressed)
         return again or _finish(s, Say("goodbye", True))
 

@@ -82,14 +82,14 @@ class Catalogue:
     def level(self, prompt_id: str) -> Level:
         return self.prompts[prompt_id].level
 
-    def render(
-        self, prompt_id: str, language: str, fields: Mapping[str, str], *, verified: bool
-    ) -> Rendered:
+    def render(self, prompt_id: str, language: str, fields: Mapping[str, str], *, verified: bool) -> Rendered:
         """The prompt's text for this call. Refuses a full prompt before verification."""
         prompt = self.prompts[prompt_id]
         if prompt.level is Level.FULL and not verified:
             raise DisclosureViolation(f"prompt {prompt_id!r} is full-level and the party is not verified")
-        template = prompt.texts.get(language) or prompt.texts.get("pt-BR") or next(iter(prompt.texts.values()))
+        template = (
+            prompt.texts.get(language) or prompt.texts.get("pt-BR") or next(iter(prompt.texts.values()))
+        )
         text = template.format_map(_Fields(fields))
         return Rendered(prompt_id, prompt.level, language, text, prompt.audio.get(language))
 

@@ -33,20 +33,32 @@ class ScriptedVoice:
         return None
 
 
-Runner = Callable[[CallRequest, Any], Awaitable[tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]]]
+Runner = Callable[
+    [CallRequest, Any], Awaitable[tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]]
+]
 
 
 def make_sandbox_ivr(settings: Settings) -> Runner:
-    catalogue = Catalogue.load(settings.limited_message.voice,
-                               (*settings.company.collection_names, settings.company.name))
+    catalogue = Catalogue.load(
+        settings.limited_message.voice, (*settings.company.collection_names, settings.company.name)
+    )
 
-    async def run(request: CallRequest, script: Any) -> tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]:
+    async def run(
+        request: CallRequest, script: Any
+    ) -> tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]:
         party = party_for(request.account)
         keys = tuple(k for k in script.keys if k != VERIFY or party.second_factor)
         voice = ScriptedVoice(keys)
         fields = call_fields(request.account, settings.company, request.language)
-        result = await run_conversation(voice, catalogue, party, fields, request.language, script.amd,
-                                        lambda kind, digits: digits == VERIFY)
+        result = await run_conversation(
+            voice,
+            catalogue,
+            party,
+            fields,
+            request.language,
+            script.amd,
+            lambda kind, digits: digits == VERIFY,
+        )
         actions = tuple(IvrAction(a.kind, dict(a.data)) for a in result.actions)
         return result.outcome, actions, tuple(result.events)
 

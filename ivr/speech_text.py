@@ -1,9 +1,9 @@
 """Values as words, per language, for the text-to-speech engine (num2words underneath).
 
-    money_words(Decimal("1234.56"), "BRL", "pt-BR")
-        -> "mil duzentos e trinta e quatro reais e cinquenta e seis centavos"
-    date_words(date(2026, 11, 13), "pt-BR") -> "treze de novembro de dois mil e vinte e seis"
-    digits_words("0800", "pt-BR") -> "zero oito zero zero"
+money_words(Decimal("1234.56"), "BRL", "pt-BR")
+    -> "mil duzentos e trinta e quatro reais e cinquenta e seis centavos"
+date_words(date(2026, 11, 13), "pt-BR") -> "treze de novembro de dois mil e vinte e seis"
+digits_words("0800", "pt-BR") -> "zero oito zero zero"
 """
 
 from __future__ import annotations
@@ -13,15 +13,42 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from num2words import num2words
 
-_PT_MONTHS = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro",
-              "outubro", "novembro", "dezembro")
-_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December")
+_PT_MONTHS = (
+    "janeiro",
+    "fevereiro",
+    "março",
+    "abril",
+    "maio",
+    "junho",
+    "julho",
+    "agosto",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+)
+_EN_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _PT_DIGITS = ("zero", "um", "dois", "três", "quatro", "cinco", "seis", "sete", "oito", "nove")
 _EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _CURRENCY = {
     # language family -> currency -> (singular, plural, cent singular, cent plural)
-    "pt": {"BRL": ("real", "reais", "centavo", "centavos"), "USD": ("dólar", "dólares", "centavo", "centavos")},
+    "pt": {
+        "BRL": ("real", "reais", "centavo", "centavos"),
+        "USD": ("dólar", "dólares", "centavo", "centavos"),
+    },
     "en": {"BRL": ("real", "reais", "centavo", "centavos"), "USD": ("dollar", "dollars", "cent", "cents")},
 }
 

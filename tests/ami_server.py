@@ -111,43 +111,85 @@ class AmiServer:
                 if name == "login":
                     if action.get("Username") == self.username and action.get("Secret") == self.secret:
                         authed = True
-                        await self._send(writer, message(Response="Success", ActionID=aid,
-                                                         Message="Authentication accepted"))
-                        await self._send(writer, message(Event="FullyBooted", Privilege="system,all",
-                                                         Uptime="100", LastReload="100", Status="Fully Booted"))
+                        await self._send(
+                            writer,
+                            message(Response="Success", ActionID=aid, Message="Authentication accepted"),
+                        )
+                        await self._send(
+                            writer,
+                            message(
+                                Event="FullyBooted",
+                                Privilege="system,all",
+                                Uptime="100",
+                                LastReload="100",
+                                Status="Fully Booted",
+                            ),
+                        )
                     else:
-                        await self._send(writer, message(Response="Error", ActionID=aid,
-                                                         Message="Authentication failed"))
+                        await self._send(
+                            writer, message(Response="Error", ActionID=aid, Message="Authentication failed")
+                        )
                         return
                 elif not authed:
-                    await self._send(writer, message(Response="Error", ActionID=aid,
-                                                     Message="Permission denied"))
+                    await self._send(
+                        writer, message(Response="Error", ActionID=aid, Message="Permission denied")
+                    )
                 elif name == "ping":
-                    await self._send(writer, message(Response="Success", ActionID=aid, Ping="Pong",
-                                                     Timestamp=f"{time.time():.6f}"))
+                    await self._send(
+                        writer,
+                        message(
+                            Response="Success", ActionID=aid, Ping="Pong", Timestamp=f"{time.time():.6f}"
+                        ),
+                    )
                 elif name == "originate":
-                    await self._send(writer, message(Response="Success", ActionID=aid,
-                                                     Message="Originate successfully queued"))
+                    await self._send(
+                        writer,
+                        message(Response="Success", ActionID=aid, Message="Originate successfully queued"),
+                    )
                     self.originated += 1
                     task = asyncio.create_task(self._call(writer, action))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
                 elif name == "coreshowchannels":
-                    await self._send(writer, message(Response="Success", ActionID=aid, EventList="start",
-                                                     Message="Channels will follow"))
+                    await self._send(
+                        writer,
+                        message(
+                            Response="Success",
+                            ActionID=aid,
+                            EventList="start",
+                            Message="Channels will follow",
+                        ),
+                    )
                     for uid, ch in list(self.channels.items()):
-                        await self._send(writer, message(Event="CoreShowChannel", ActionID=aid,
-                                                         Channel=ch["Channel"], Uniqueid=uid,
-                                                         ChannelState="6", ChannelStateDesc="Up"))
-                    await self._send(writer, message(Event="CoreShowChannelsComplete", ActionID=aid,
-                                                     EventList="Complete", ListItems=len(self.channels)))
+                        await self._send(
+                            writer,
+                            message(
+                                Event="CoreShowChannel",
+                                ActionID=aid,
+                                Channel=ch["Channel"],
+                                Uniqueid=uid,
+                                ChannelState="6",
+                                ChannelStateDesc="Up",
+                            ),
+                        )
+                    await self._send(
+                        writer,
+                        message(
+                            Event="CoreShowChannelsComplete",
+                            ActionID=aid,
+                            EventList="Complete",
+                            ListItems=len(self.channels),
+                        ),
+                    )
                 elif name == "logoff":
-                    await self._send(writer, message(Response="Goodbye", ActionID=aid,
-                                                     Message="Thanks for all the fish."))
+                    await self._send(
+                        writer, message(Response="Goodbye", ActionID=aid, Message="Thanks for all the fish.")
+                    )
                     return
                 else:
-                    await self._send(writer, message(Response="Error", ActionID=aid,
-                                                     Message="Invalid/unknown command"))
+                    await self._send(
+                        writer, message(Response="Error", ActionID=aid, Message="Invalid/unknown command")
+                    )
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
@@ -181,7 +223,7 @@ class AmiServer:
             writer.write(b"this is not an AMI line\r\n\r\n")
         if self.split_writes:
             for i in range(0, len(data), 7):
-                writer.write(data[i:i + 7])
+                writer.write(data[i : i + 7])
                 await writer.drain()
                 await asyncio.sleep(0)
         else:
@@ -202,28 +244,65 @@ class AmiServer:
         name = f"{chan.split('@')[0]}-{next(self._seq):08x}"
         aid = action.get("ActionID", "")
         base = {"Channel": name, "Uniqueid": uid, "Linkedid": uid}
-        await self._broadcast(message(Event="Newchannel", Privilege="call,all", ChannelState="0",
-                                      ChannelStateDesc="Down", Exten=action.get("Exten", "s"), **base))
-        await self._broadcast(message(Event="Newstate", Privilege="call,all", ChannelState="5",
-                                      ChannelStateDesc="Ringing", **base))
+        await self._broadcast(
+            message(
+                Event="Newchannel",
+                Privilege="call,all",
+                ChannelState="0",
+                ChannelStateDesc="Down",
+                Exten=action.get("Exten", "s"),
+                **base,
+            )
+        )
+        await self._broadcast(
+            message(
+                Event="Newstate", Privilege="call,all", ChannelState="5", ChannelStateDesc="Ringing", **base
+            )
+        )
         await asyncio.sleep(self.ring_s)
         if not answered:
             if not self.drop_originate_response:
-                await self._broadcast(message(Event="OriginateResponse", Privilege="call,all", ActionID=aid,
-                                                 Response="Failure", Channel=chan, Context=action.get("Context", ""),
-                                                 Exten=action.get("Exten", ""), Reason=reason, Uniqueid="<null>",
-                                                 CallerIDNum="<unknown>", CallerIDName="<unknown>"))
-            await self._broadcast(message(Event="Hangup", Privilege="call,all", Cause=cause,
-                                          **{"Cause-txt": "scripted"}, **base))
+                await self._broadcast(
+                    message(
+                        Event="OriginateResponse",
+                        Privilege="call,all",
+                        ActionID=aid,
+                        Response="Failure",
+                        Channel=chan,
+                        Context=action.get("Context", ""),
+                        Exten=action.get("Exten", ""),
+                        Reason=reason,
+                        Uniqueid="<null>",
+                        CallerIDNum="<unknown>",
+                        CallerIDName="<unknown>",
+                    )
+                )
+            await self._broadcast(
+                message(
+                    Event="Hangup", Privilege="call,all", Cause=cause, **{"Cause-txt": "scripted"}, **base
+                )
+            )
             return
         self.channels[uid] = base
-        await self._broadcast(message(Event="Newstate", Privilege="call,all", ChannelState="6",
-                                      ChannelStateDesc="Up", **base))
+        await self._broadcast(
+            message(Event="Newstate", Privilege="call,all", ChannelState="6", ChannelStateDesc="Up", **base)
+        )
         if not self.drop_originate_response:
-            await self._broadcast(message(Event="OriginateResponse", Privilege="call,all", ActionID=aid,
-                                             Response="Success", Channel=name, Context=action.get("Context", ""),
-                                             Exten=action.get("Exten", ""), Reason="4", Uniqueid=uid,
-                                             CallerIDNum="<unknown>", CallerIDName="<unknown>"))
+            await self._broadcast(
+                message(
+                    Event="OriginateResponse",
+                    Privilege="call,all",
+                    ActionID=aid,
+                    Response="Success",
+                    Channel=name,
+                    Context=action.get("Context", ""),
+                    Exten=action.get("Exten", ""),
+                    Reason="4",
+                    Uniqueid=uid,
+                    CallerIDNum="<unknown>",
+                    CallerIDName="<unknown>",
+                )
+            )
         outcome = ""
         if self.agi_port is not None:
             from tests.agi_peer import Peer
@@ -236,10 +315,21 @@ class AmiServer:
         if uid not in self.channels:  # Asterisk restarted meanwhile: the call is gone without a word
             return
         del self.channels[uid]
-        await self._broadcast(message(Event="UserEvent", Privilege="user,all", UserEvent="ReguaEnd",
-                                      Attempt=variables.get("ATTEMPT_ID", ""), AMD=amd, Outcome=outcome))
-        await self._broadcast(message(Event="Hangup", Privilege="call,all", Cause=cause,
-                                      **{"Cause-txt": "Normal Clearing"}, **base))
+        await self._broadcast(
+            message(
+                Event="UserEvent",
+                Privilege="user,all",
+                UserEvent="ReguaEnd",
+                Attempt=variables.get("ATTEMPT_ID", ""),
+                AMD=amd,
+                Outcome=outcome,
+            )
+        )
+        await self._broadcast(
+            message(
+                Event="Hangup", Privilege="call,all", Cause=cause, **{"Cause-txt": "Normal Clearing"}, **base
+            )
+        )
 
     async def _safe(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):

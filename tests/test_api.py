@@ -40,16 +40,22 @@ def bearer(role: str) -> dict[str, str]:
 
 
 def test_every_route_names_its_role():
-    import dialer.pay_routes  # noqa: F401
+    import dialer.pay_routes
     import dialer.sms_webhooks  # noqa: F401
 
     assert _ROUTES
     for method, path, handler, role in _ROUTES:
         assert role in ("public", "operator", "supervisor", "admin"), (method, path)
-        assert getattr(handler, "required_role") == role
+        assert handler.required_role == role
     public = {(m, p) for m, p, _, r in _ROUTES if r == "public"}
-    assert public == {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
-                      ("GET", "/pay/{token}"), ("POST", "/webhooks/sms/{provider:twilio|zenvia|http}")}
+    assert public == {
+        ("GET", "/healthz"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("GET", "/pay/{token}"),
+        ("POST", "/webhooks/sms/{provider:twilio|zenvia|http}"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -86,7 +92,9 @@ async def test_bad_token_and_browser_redirect(api):
     assert r.status == 302 and r.headers["Location"] == "/login"
     r = await client.post("/login", data={"token": TOKENS["supervisor"]}, allow_redirects=False)
     assert r.status == 302 and auth.SESSION_COOKIE in r.cookies
-    assert r.cookies[auth.SESSION_COOKIE]["httponly"] and r.cookies[auth.SESSION_COOKIE]["samesite"] == "Strict"
+    assert (
+        r.cookies[auth.SESSION_COOKIE]["httponly"] and r.cookies[auth.SESSION_COOKIE]["samesite"] == "Strict"
+    )
     r = await client.get("/api/me")
     assert (await r.json()) == {"role": "supervisor"}
     forged = auth.make_session(b"another key", "admin")
@@ -98,7 +106,9 @@ async def test_bad_token_and_browser_redirect(api):
 async def test_upload_lifecycle_and_timeline(api):
     client, rig, runtime = api
     body = HEADER + "A1;Ana;11987654323;10/11/2026;10;sim;sim;1980\nA2;;123;x;y;sim;sim;1980\n"
-    r = await client.post("/api/campaigns/nov/upload?start=1", data=body.encode(), headers=bearer("supervisor"))
+    r = await client.post(
+        "/api/campaigns/nov/upload?start=1", data=body.encode(), headers=bearer("supervisor")
+    )
     summary = await r.json()
     assert r.status == 200, summary
     assert (summary["accepted"], summary["rejected"]) == (1, 1)
@@ -112,7 +122,9 @@ async def test_upload_lifecycle_and_timeline(api):
     assert any(e["kind"] == "attempt" for e in timeline)
     series = await (await client.get("/api/campaigns/nov/series", headers=bearer("supervisor"))).json()
     assert series["series"]["no_answer"] == [1]
-    bad = await client.post("/api/campaigns/nov/upload", data=b"conta;nome\n1;2\n", headers=bearer("supervisor"))
+    bad = await client.post(
+        "/api/campaigns/nov/upload", data=b"conta;nome\n1;2\n", headers=bearer("supervisor")
+    )
     assert bad.status == 400 and "missing required column" in (await bad.json())["error"]
 
 
@@ -124,7 +136,7 @@ async def test_admin_config_change_is_validated_applied_and_audited(api):
     assert (await rig.store.config_overlay())[1] == 0  # nothing stored
     r = await client.put("/api/config", data="[service]\nredis_url = 'x'\n", headers=bearer("admin"))
     assert r.status == 400
-    stricter = '[policy]\nmin_days_past_due_voice = 15\n'
+    stricter = "[policy]\nmin_days_past_due_voice = 15\n"
     r = await client.put("/api/config", data=stricter, headers=bearer("admin"))
     assert r.status == 200 and (await r.json())["version"] == 1
     assert runtime.policy.min_days_past_due_voice == 15
@@ -148,11 +160,17 @@ async def test_payment_link_page(api, tmp_path):
     fields = parse_brcode(code)
     assert fields["54"] == "100.00" and fields["53"] == "986" and fields["58"] == "BR"
     assert "A1" not in token and "Pessoa" not in token  # no personal data in the link
-    for bad in (token[:-2] + "xx", pl.make_token(b"other", link, rig.clock.now() + timedelta(days=1)),
-                pl.make_token(b"test", link, rig.clock.now() - timedelta(seconds=1)), "garbage"):
+    for bad in (
+        token[:-2] + "xx",
+        pl.make_token(b"other", link, rig.clock.now() + timedelta(days=1)),
+        pl.make_token(b"test", link, rig.clock.now() - timedelta(seconds=1)),
+        "garbage",
+    ):
         r = await client.get(f"/pay/{bad}")
         text = await r.text()
-        assert r.status == 404 and "não é mais válido" in text and "100,00" not in text and "Pessoa" not in text
+        assert (
+            r.status == 404 and "não é mais válido" in text and "100,00" not in text and "Pessoa" not in text
+        )
 
 
 async def test_sms_opt_out_end_to_end(api, monkeypatch, tmp_path):
@@ -169,11 +187,17 @@ async def test_sms_opt_out_end_to_end(api, monkeypatch, tmp_path):
     def post(body: dict) -> object:
         raw = json.dumps(body).encode()
         sig = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-        return client.post("/webhooks/sms/http", data=raw, headers={"X-Regua-Signature": sig,
-                                                                  "Content-Type": "application/json"})
+        return client.post(
+            "/webhooks/sms/http",
+            data=raw,
+            headers={"X-Regua-Signature": sig, "Content-Type": "application/json"},
+        )
 
-    r = await client.post("/webhooks/sms/http", data=b'{"from":"+5511987654323","text":"SAIR"}',
-                          headers={"X-Regua-Signature": "0" * 64})
+    r = await client.post(
+        "/webhooks/sms/http",
+        data=b'{"from":"+5511987654323","text":"SAIR"}',
+        headers={"X-Regua-Signature": "0" * 64},
+    )
     assert r.status == 403
     r = await post({"from": "+5511987654323", "text": "  Sair! "})
     body = await r.json()
@@ -187,7 +211,9 @@ async def test_sms_opt_out_end_to_end(api, monkeypatch, tmp_path):
     (state,) = await rig.store.load_accounts("c1", ["A1"])
     assert any(a.channel.value == "voice" for a in state.history)
     events = await rig.store.timeline("A1")
-    assert any(e["kind"] == "decision" and e["channel"] == "sms" and "suppressed" in e["reasons"] for e in events)
+    assert any(
+        e["kind"] == "decision" and e["channel"] == "sms" and "suppressed" in e["reasons"] for e in events
+    )
 
 
 async def test_delivery_receipt_updates_the_attempt(api, monkeypatch, tmp_path):

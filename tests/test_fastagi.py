@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
+from datetime import datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from dialer.disclosure import Level
@@ -15,8 +16,6 @@ from ivr.fastagi import AgiError, AgiHangup, AgiResult, FastAgiServer, parse_res
 from ivr.prompts import Catalogue, Rendered
 from tests.agi_peer import CLOSE, DEAD, HANGUP, Peer
 from tests.runtime_helpers import campaign_csv, make_rig
-
-from datetime import datetime
 
 MON_1000 = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
 
@@ -65,8 +64,9 @@ class PromptFiles:
 @pytest.fixture
 async def ivr(redis_url, settings, tmp_path):
     rig = await make_rig(redis_url, settings, MON_1000)
-    await rig.load(campaign_csv(tmp_path, [("A1", "11987654320", "10/11/2026"),
-                                           ("A2", "11987654321", "10/11/2026")]))
+    await rig.load(
+        campaign_csv(tmp_path, [("A1", "11987654320", "10/11/2026"), ("A2", "11987654321", "10/11/2026")])
+    )
     catalogue = Catalogue.load(settings.limited_message.voice, ("Exemplo Cobranças",))
     audio = PromptFiles()
     app = IvrApp(rig.store, catalogue, audio, settings, secret=b"test")
@@ -103,7 +103,14 @@ async def test_verified_debtor_gets_the_debt_and_a_payment_link(ivr):
     rig, server, app, audio, catalogue = ivr
     peer = Peer(["1", "1980", "1"])
     await peer.call(server.port, ("c1:1-0",))
-    assert prompts_of(peer) == ["ask_identity", "ask_birth_year", "debt", "menu", "confirm_payment_link", "goodbye"]
+    assert prompts_of(peer) == [
+        "ask_identity",
+        "ask_birth_year",
+        "debt",
+        "menu",
+        "confirm_payment_link",
+        "goodbye",
+    ]
     assert peer.commands[0] == "GET VARIABLE AMDSTATUS"
     assert peer.commands[2].startswith("GET DATA regua/ask_birth_year 10000 4")
     result = await result_of(rig.store, "c1:1-0")
@@ -120,8 +127,12 @@ async def test_verified_debtor_gets_the_debt_and_a_payment_link(ivr):
         ([], "MACHINE", "voicemail", ["limited_message"]),
         (["2", "9"], "HUMAN", "wrong_number", ["ask_identity", "third_party", "wrong_number_confirm"]),
         (["2", ""], "NOTSURE", "third_party", ["ask_identity", "third_party", "goodbye"]),
-        (["1", "1111", "2222"], "HUMAN", "answered_unverified",
-         ["ask_identity", "ask_birth_year", "verify_retry", "ask_birth_year", "limited_message"]),
+        (
+            ["1", "1111", "2222"],
+            "HUMAN",
+            "answered_unverified",
+            ["ask_identity", "ask_birth_year", "verify_retry", "ask_birth_year", "limited_message"],
+        ),
         (["", ""], "HUMAN", "answered_unverified", ["ask_identity", "ask_identity", "limited_message"]),
         # hang-ups at every kind of command
         ([HANGUP], "HUMAN", "answered_unverified", ["ask_identity"]),
@@ -198,7 +209,9 @@ async def test_many_calls_at_once(ivr):
 
 INPUT = st.one_of(
     st.sampled_from(["1", "2", "3", "4", "9", "0", "*", "#", "", "1980", "1979"]),
-    st.just(HANGUP), st.just(DEAD), st.just(CLOSE),
+    st.just(HANGUP),
+    st.just(DEAD),
+    st.just(CLOSE),
 )
 
 
@@ -211,7 +224,9 @@ async def test_random_callers_never_hear_the_debt_unverified(ivr, script, amd):
     peer = Peer(list(script), amd=amd)
     await asyncio.wait_for(peer.call(server.port, ("c1:1-0",)), 10)
     played = prompts_of(peer)
-    verified_by = {i for i, (f, typed) in enumerate(peer.answers) if f == "regua/ask_birth_year" and typed == "1980"}
+    verified_by = {
+        i for i, (f, typed) in enumerate(peer.answers) if f == "regua/ask_birth_year" and typed == "1980"
+    }
     first_full = next((i for i, p in enumerate(played) if catalogue.level(p) is Level.FULL), None)
     if first_full is not None:
         assert verified_by, played

@@ -128,8 +128,14 @@ class _Manager(panoramisk.Manager):  # type: ignore[misc]
 class AmiServer:
     """One Asterisk server's AMI session, with health, back-off and checked pings."""
 
-    def __init__(self, url: AmiUrl, on_event: Callable[[AmiServer, Any], None], *,
-                 ping_interval: float = 10.0, action_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: AmiUrl,
+        on_event: Callable[[AmiServer, Any], None],
+        *,
+        ping_interval: float = 10.0,
+        action_timeout: float = 10.0,
+    ) -> None:
         self.url = url
         self.name = url.name
         self.on_event = on_event
@@ -154,8 +160,10 @@ class AmiServer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wait_state(("connected", "auth_failed")), wait)
         if self.state == "auth_failed":
-            raise AmiLoginFailed(f"Asterisk {self.name} refused user {self.url.user!r}: {self.detail}. "
-                                 "Check the AMI user and secret (manager.conf) and DIALER_AMI_URLS.")
+            raise AmiLoginFailed(
+                f"Asterisk {self.name} refused user {self.url.user!r}: {self.detail}. "
+                "Check the AMI user and secret (manager.conf) and DIALER_AMI_URLS."
+            )
 
     async def _wait_state(self, states: tuple[str, ...]) -> None:
         while self.state not in states:
@@ -188,8 +196,15 @@ class AmiServer:
             self.state = "connecting" if self.state != "degraded" else "degraded"
             self._login = loop.create_future()
             self.manager = _Manager(
-                self, host=self.url.host, port=self.url.port, username=self.url.user, secret=self.url.secret,
-                events=EVENTS_MASK, ping_delay=3600, reconnect_timeout=3600, loop=loop,
+                self,
+                host=self.url.host,
+                port=self.url.port,
+                username=self.url.user,
+                secret=self.url.secret,
+                events=EVENTS_MASK,
+                ping_delay=3600,
+                reconnect_timeout=3600,
+                loop=loop,
                 forgetable_actions=("ping", "login", "originate", "corefshowchannels", "coreshowchannels"),
             )
             self.manager.register_event("*", self._dispatch)
@@ -278,10 +293,13 @@ class AmiServer:
 
     @property
     def usable(self) -> bool:
-        return self.state in ("connected", "degraded") and self.manager is not None and self.manager._connected
+        return (
+            self.state in ("connected", "degraded") and self.manager is not None and self.manager._connected
+        )
 
-    async def send(self, action: dict[str, Any], *, deadline_s: float | None = None,
-                   as_list: bool | None = None) -> Any:
+    async def send(
+        self, action: dict[str, Any], *, deadline_s: float | None = None, as_list: bool | None = None
+    ) -> Any:
         """Send an action and wait for its reply, never longer than ``deadline_s``."""
         if not self.usable or self.manager is None:
             raise ConnectionError(f"Asterisk {self.name} is {self.state}")
@@ -289,8 +307,13 @@ class AmiServer:
         return await asyncio.wait_for(asyncio.shield(future), deadline_s or self.action_timeout)
 
     def health(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state, "detail": self.detail, "sessions": self.connects,
-                "active_calls": self.active_calls}
+        return {
+            "name": self.name,
+            "state": self.state,
+            "detail": self.detail,
+            "sessions": self.connects,
+            "active_calls": self.active_calls,
+        }
 
 
 # ----------------------------------------------------------------------------- calls
@@ -361,16 +384,23 @@ class AsteriskTelephony:
         servers = [s.health() for s in self.servers]
         up = sum(1 for s in self.servers if s.usable)
         state = "connected" if up == len(self.servers) else "degraded" if up else "down"
-        return {"backend": "asterisk", "state": state, "servers": servers, "in_flight": len(self.calls),
-                "placed": self.placed, "short_call_ratio": self._short_ratio}
+        return {
+            "backend": "asterisk",
+            "state": state,
+            "servers": servers,
+            "in_flight": len(self.calls),
+            "placed": self.placed,
+            "short_call_ratio": self._short_ratio,
+        }
 
     # -- placing a call
 
     def _pick(self) -> tuple[AmiServer, TrunkSettings]:
         usable = [s for s in self.servers if s.usable]
         if not usable:
-            raise TelephonyDown("no Asterisk server is connected: " +
-                                ", ".join(f"{s.name} {s.state}" for s in self.servers))
+            raise TelephonyDown(
+                "no Asterisk server is connected: " + ", ".join(f"{s.name} {s.state}" for s in self.servers)
+            )
         for trunk in self.cfg.trunks:
             candidates = [s for s in usable if not trunk.servers or s.name in trunk.servers]
             if candidates:
@@ -382,11 +412,13 @@ class AsteriskTelephony:
         deadline = time.monotonic() + 60
         while True:
             now = self.clock.now()
-            g = await self.pacer.acquire_campaign(request.campaign, request.attempt_id, now, lease,
-                                                  self.cfg.campaign_max_channels)
+            g = await self.pacer.acquire_campaign(
+                request.campaign, request.attempt_id, now, lease, self.cfg.campaign_max_channels
+            )
             if g.ok:
-                t = await self.pacer.acquire_trunk(trunk.name, request.attempt_id, now, lease,
-                                                   trunk.max_channels, trunk.cps)
+                t = await self.pacer.acquire_trunk(
+                    trunk.name, request.attempt_id, now, lease, trunk.max_channels, trunk.cps
+                )
                 if t.ok:
                     return
                 await self.pacer.release(None, request.campaign, request.attempt_id)
@@ -409,10 +441,16 @@ class AsteriskTelephony:
         loop = asyncio.get_running_loop()
         call = _Call(request, cid, server, trunk, loop.create_future())
         call.channels.add(cid)
-        await self.store.ivr_register(request.attempt_id, {
-            "campaign": request.campaign, "account_id": request.account.account_id,
-            "phone": request.phone.number, "language": request.language,
-        }, ttl_s=self.cfg.ring_timeout_s + self.cfg.max_call_s + 600)
+        await self.store.ivr_register(
+            request.attempt_id,
+            {
+                "campaign": request.campaign,
+                "account_id": request.account.account_id,
+                "phone": request.phone.number,
+                "language": request.language,
+            },
+            ttl_s=self.cfg.ring_timeout_s + self.cfg.max_call_s + 600,
+        )
         self.calls[cid] = call
         server.active_calls += 1
         action = {
@@ -426,8 +464,11 @@ class AsteriskTelephony:
             "Async": "true",
             "ChannelId": cid,
             "OtherChannelId": cid + ".2",
-            "Variable": [f"ATTEMPT_ID={request.attempt_id}", f"REGUA_AGI={self.agi_url}",
-                         f"REGUA_TRUNK={trunk.name}"],
+            "Variable": [
+                f"ATTEMPT_ID={request.attempt_id}",
+                f"REGUA_AGI={self.agi_url}",
+                f"REGUA_TRUNK={trunk.name}",
+            ],
         }
         try:
             if server.manager is None or not server.usable:
@@ -456,7 +497,9 @@ class AsteriskTelephony:
             self._originate_reply(call, reply)
         except TimeoutError:
             if not call.responded and call.answered_at is None:
-                await self._complete(call, Outcome.FAILED, "no OriginateResponse within ring timeout + margin")
+                await self._complete(
+                    call, Outcome.FAILED, "no OriginateResponse within ring timeout + margin"
+                )
                 return
         except Exception as exc:
             if not call.responded:
@@ -522,17 +565,30 @@ class AsteriskTelephony:
             with contextlib.suppress(Exception):
                 ivr = await self.store.ivr_result(call.request.attempt_id)
         amd = (ivr or {}).get("amd") or call.amd
-        outcome = forced or classify(answered=call.answered_at is not None, reason=call.reason,
-                                     cause=call.cause, amd=amd,
-                                     ivr_outcome=(ivr or {}).get("outcome") or call.end_outcome)
+        outcome = forced or classify(
+            answered=call.answered_at is not None,
+            reason=call.reason,
+            cause=call.cause,
+            amd=amd,
+            ivr_outcome=(ivr or {}).get("outcome") or call.end_outcome,
+        )
         duration = time.monotonic() - call.answered_at if call.answered_at else 0.0
-        actions = tuple(IvrAction(a["kind"], {k: str(v) for k, v in a.items() if k != "kind"})
-                        for a in (ivr or {}).get("actions", []))
+        actions = tuple(
+            IvrAction(a["kind"], {k: str(v) for k, v in a.items() if k != "kind"})
+            for a in (ivr or {}).get("actions", [])
+        )
         result = CallResult(
-            outcome=outcome, duration_s=round(duration, 2),
-            ring_s=round((call.answered_at or time.monotonic()) - call.started, 2), amd=amd,
-            hangup_cause=call.cause, actions=actions, events=tuple((ivr or {}).get("events", [])),
-            trunk=call.trunk.name, server=call.server.name, language=call.request.language, detail=detail,
+            outcome=outcome,
+            duration_s=round(duration, 2),
+            ring_s=round((call.answered_at or time.monotonic()) - call.started, 2),
+            amd=amd,
+            hangup_cause=call.cause,
+            actions=actions,
+            events=tuple((ivr or {}).get("events", [])),
+            trunk=call.trunk.name,
+            server=call.server.name,
+            language=call.request.language,
+            detail=detail,
         )
         if call.answered_at is not None:
             await self._count_short_call(call.trunk.name, duration)
@@ -555,8 +611,12 @@ class AsteriskTelephony:
         ratio = int(shorts or 0) / max(1, int(answered or 0))
         self._short_ratio = round(ratio, 4)
         if int(answered or 0) >= 100 and ratio >= self.cfg.short_call_warn_ratio:
-            log.warning("short calls (<= %.0f s) are %.0f%% of today's answered calls; Anatel blocks "
-                        "callers at 85%% over 100,000 calls a day", self.cfg.short_call_s, ratio * 100)
+            log.warning(
+                "short calls (<= %.0f s) are %.0f%% of today's answered calls; Anatel blocks "
+                "callers at 85%% over 100,000 calls a day",
+                self.cfg.short_call_s,
+                ratio * 100,
+            )
 
     # -- after a reconnect
 
@@ -595,6 +655,9 @@ class AsteriskTelephony:
         ivr = await self.store.ivr_result(attempt_id)
         if not ivr:
             return None
-        return CallResult(Outcome(ivr["outcome"]), amd=ivr.get("amd"),
-                          actions=tuple(IvrAction(a["kind"]) for a in ivr.get("actions", [])),
-                          detail="reconciled from the IVR result")
+        return CallResult(
+            Outcome(ivr["outcome"]),
+            amd=ivr.get("amd"),
+            actions=tuple(IvrAction(a["kind"]) for a in ivr.get("actions", [])),
+            detail="reconciled from the IVR result",
+        )
