@@ -98,9 +98,9 @@ class AgiSession:
     def arg(self, n: int) -> str:
         return self.env.get(f"agi_arg_{n}", "")
 
-    async def _readline(self, timeout: float) -> str:
+    async def _readline(self, wait_s: float) -> str:
         try:
-            raw = await asyncio.wait_for(self.reader.readline(), timeout)
+            raw = await asyncio.wait_for(self.reader.readline(), wait_s)
         except (TimeoutError, ConnectionError) as exc:
             self.hung_up = True
             raise AgiHangup(f"no reply from Asterisk ({type(exc).__name__})") from exc
