@@ -11,7 +11,6 @@ Redis ``INFO memory`` before and after.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import resource
