@@ -171,4 +171,22 @@ def make_sms(settings: Settings, store: Store, clock: Clock):  # type: ignore[no
         return SandboxSms(store.r, clock)
     from sms_gateway.factory import gateway_from_settings
 
-    return gateway_from_settings(settings, store, clock)
+    gateway = gateway_from_settings(settings, store, clock)
+    _wire_smpp(gateway, settings, store, clock)
+    return gateway
+
+
+def _wire_smpp(gateway: Any, settings: Settings, store: Store, clock: Clock) -> None:
+    """SMPP brings receipts and replies on its own connection: hand them to the same code
+    the HTTP webhooks use."""
+    from dialer.sms_webhooks import handle_inbound
+    from sms_gateway.smpp import SmppSms
+
+    lanes = [getattr(gateway, "primary", None), getattr(gateway, "secondary", None)]
+    for lane in lanes:
+        inner = getattr(lane, "gateway", None)
+        if isinstance(inner, SmppSms):
+            inner.on_receipt = lambda r: store.record_receipt(
+                r.provider, r.message_id, r.status, r.error, clock.now()
+            )
+            inner.on_inbound = lambda m: handle_inbound(store, gateway, settings, clock.now(), m)

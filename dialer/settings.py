@@ -179,8 +179,14 @@ class AsteriskSettings(_Model):
     trunks: tuple[TrunkSettings, ...] = (TrunkSettings(name="default"),)
 
 
+class SmsSettings(_Model):
+    fold_accents: bool = True  # "ligação" -> "ligacao": GSM-7, 160 characters a segment, not 70
+    max_segments: int = Field(default=3, ge=1, le=10)  # longer texts are refused, not sent
+
+
 class Settings(_Model):
     service: ServiceSettings
+    sms: SmsSettings = SmsSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
     policy: PolicySettings
     company: CompanySettings

@@ -78,13 +78,16 @@ async def sms_webhook(request: web.Request) -> web.Response:
             item.provider, item.message_id, item.status, item.error, request.app[SERVICES].runtime.clock.now()
         )
         return web.json_response({"receipt": item.status, "matched": found})
-    return web.json_response(await handle_inbound(request.app[SERVICES], item))
+    s = request.app[SERVICES]
+    return web.json_response(
+        await handle_inbound(s.store, s.sms, s.runtime.settings, s.runtime.clock.now(), item)
+    )
 
 
-async def handle_inbound(services: Any, message: wh.InboundMessage) -> dict[str, Any]:
+async def handle_inbound(
+    store: Any, sms: Any, settings: Any, now: Any, message: wh.InboundMessage
+) -> dict[str, Any]:
     """Suppress on an opt-out keyword and confirm once; record every reply."""
-    store, now = services.store, services.runtime.clock.now()
-    settings = services.runtime.settings
     try:
         country = number_country(message.from_number)
     except Exception:
@@ -121,7 +124,7 @@ async def handle_inbound(services: Any, message: wh.InboundMessage) -> dict[str,
     )
     try:
         # the key is the number: whatever the person sends again, one confirmation at most
-        result = await services.sms.send(
+        result = await sms.send(
             SmsMessage(message.from_number, text, f"optout:{message.from_number}", "", "none")
         )
         confirmed = not result.duplicate

@@ -50,6 +50,7 @@ from dialer.settings import Settings
 from dialer.store import AccountState, Effects, Finish, Store, WorkItem
 from dialer.telephony import CallRequest, CallResult, IvrAction, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage
+from sms_gateway.encoding import cap_segments
 
 log = logging.getLogger("regua.worker")
 
@@ -422,9 +423,14 @@ class Worker:
                 text = render_limited(
                     self.settings.limited_message.sms, language, job.state.account, self.settings.company
                 )
-                message = SmsMessage(plan.phone.number, text, attempt.attempt_id, campaign, "limited")
                 try:
+                    text, _ = cap_segments(
+                        text, self.settings.sms.max_segments, fold=self.settings.sms.fold_accents
+                    )
+                    message = SmsMessage(plan.phone.number, text, attempt.attempt_id, campaign, "limited")
                     job.sms_result = await self.sms.send(message)
+                except ValueError as exc:  # over the segment cap: refused, recorded, never sent
+                    job.error = f"not sent: {exc}"
                 except SmsRetryable as exc:
                     job.drop, job.error = True, str(exc)
                     job.requeue_at = self.clock.now() + self.config.retry_sms_after
@@ -534,6 +540,12 @@ class Worker:
             events.extend({"at": now.isoformat(), **e} for e in job.result.events)
         else:
             outcome = Outcome.SMS_FAILED if job.error or job.sms_result is None else Outcome.SMS_SENT
+            if (
+                job.sms_result is not None
+                and job.sms_result.duplicate
+                and job.sms_result.message_id == "unknown"
+            ):
+                outcome = Outcome.UNKNOWN  # an earlier try may or may not have gone out: never resent
             info = (
                 {"error": job.error}
                 if job.error
@@ -548,15 +560,11 @@ class Worker:
             if job.sms_result is not None and job.sms_result.sandbox:
                 info["sandbox"] = True
             if job.sms_result is not None and not job.error:
-                effects.sms.append(
-                    (
-                        job.sms_result.provider,
-                        job.sms_result.message_id,
-                        campaign,
-                        job.item.account_id,
-                        attempt.attempt_id,
+                # a message split in parts has one provider id per part, joined by commas
+                for part_id in job.sms_result.message_id.split(","):
+                    effects.sms.append(
+                        (job.sms_result.provider, part_id, campaign, job.item.account_id, attempt.attempt_id)
                     )
-                )
         final = Attempt(
             attempt.account_id,
             attempt.phone,
