@@ -465,6 +465,7 @@ def create_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_UPLOAD)
     app[SERVICES] = services
     from dialer import pay_routes, sms_webhooks  # noqa: F401  (modules that register routes)
+    from ivr import admin_routes  # noqa: F401
 
     for method, path, handler, _role in _ROUTES:
         app.router.add_route(method, path, handler)

@@ -74,9 +74,29 @@ class IvrApp:
         self.store, self.catalogue, self.audio, self.settings = store, catalogue, audio, settings
         self._hash = make_hasher(secret)
         self.calls = 0
+        self._version: str | None = None
+
+    async def _refresh_catalogue(self) -> None:
+        """Admins' prompt edits (validated when made) apply from the next call on."""
+        from ivr.admin_routes import VERSION, load_overrides
+
+        version = await self.store.r.get(VERSION)
+        if version == self._version:
+            return
+        company = self.settings.company
+        self.catalogue = Catalogue.load(
+            self.settings.limited_message.voice,
+            (*company.collection_names, company.name),
+            overrides=await load_overrides(self.store.r),
+        )
+        self._version = version
 
     async def handle(self, session: AgiSession) -> None:
         self.calls += 1
+        try:
+            await self._refresh_catalogue()
+        except Exception:  # keep the catalogue we have: a bad read must not silence the IVR
+            log.exception("could not refresh the prompt catalogue")
         attempt_id = session.arg(1)
         request = await self.store.ivr_request(attempt_id) if attempt_id else None
         state = None

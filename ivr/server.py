@@ -7,7 +7,7 @@ from typing import Any
 
 from ivr.agi_app import IvrApp, TtsAudio
 from ivr.fastagi import FastAgiServer
-from ivr.prompts import PROMPTS_DIR, Catalogue
+from ivr.prompts import Catalogue
 from ivr.tts import EspeakTTS
 
 
@@ -20,7 +20,7 @@ async def start_ivr(runtime: Any, store: Any) -> FastAgiServer:
     company = settings.company
     catalogue = Catalogue.load(settings.limited_message.voice, (*company.collection_names, company.name))
     tts = EspeakTTS(sounds_dir(settings))
-    app = IvrApp(store, catalogue, TtsAudio(tts, str(PROMPTS_DIR / "audio")), settings, runtime.secret)
+    app = IvrApp(store, catalogue, TtsAudio(tts, str(sounds_dir(settings))), settings, runtime.secret)
     server = FastAgiServer({"ivr": app.handle}, settings.service.agi_host, settings.service.agi_port)
     await server.start()
     return server

@@ -237,3 +237,31 @@ async def test_delivery_receipt_updates_the_attempt(api, monkeypatch, tmp_path):
     monkeypatch.delenv("SMS_WEBHOOK_SECRET")
     r = await client.post("/webhooks/sms/http", data=raw, headers={"X-Regua-Signature": sig})
     assert r.status == 404  # a provider we were not configured for does not exist
+
+
+async def test_admin_edits_prompts_within_their_level(api, tmp_path, monkeypatch):
+    client, rig, runtime = api
+    service = runtime.settings.service.model_copy(update={"sounds_dir": str(tmp_path / "sounds")})
+    runtime.settings = runtime.settings.model_copy(update={"service": service})
+    prompts = await (await client.get("/api/prompts", headers=bearer("admin"))).json()
+    assert prompts["debt"]["level"] == "full" and prompts["ask_identity"]["level"] == "limited"
+    assert (await client.get("/api/prompts", headers=bearer("supervisor"))).status == 403
+    leak = {"pt-BR": "Olá {name}, sua dívida venceu. Digite 1."}
+    r = await client.put("/api/prompts/ask_identity", json=leak, headers=bearer("admin"))
+    assert r.status == 400 and "debt" in (await r.json())["error"]
+    fine = {"pt-BR": "Bom dia. Procuramos {name}. Se for você, digite 1; se não, digite 2."}
+    r = await client.put("/api/prompts/ask_identity", json=fine, headers=bearer("admin"))
+    assert r.status == 200
+    after = await (await client.get("/api/prompts", headers=bearer("admin"))).json()
+    assert after["ask_identity"]["texts"]["pt-BR"] == fine["pt-BR"] and after["ask_identity"]["edited"]
+    # a recording: converted for Asterisk and attached to the prompt
+    from tests.test_ivr_audio import tone
+
+    mp3 = tone(tmp_path / "goodbye.mp3", 440, seconds=1.0).read_bytes()
+    r = await client.post("/api/prompts/goodbye/audio?language=pt-BR", data=mp3, headers=bearer("admin"))
+    body = await r.json()
+    assert r.status == 200 and body["frame_rate"] == 8000 and abs(body["seconds"] - 1.0) < 0.05
+    r = await client.post("/api/prompts/goodbye/audio", data=b"not audio", headers=bearer("admin"))
+    assert r.status == 400 and "not an audio file" in (await r.json())["error"]
+    kinds = [e["kind"] for e in await rig.store.global_audit()]
+    assert kinds.count("prompt_change") == 2
