@@ -40,9 +40,16 @@ def _child(csv_path: str, url: str) -> None:
         store = await Store.connect(url)
         settings = load_settings(env={})
         t0 = time.perf_counter()
-        summary = await load_file(store, csv_path, "bench", defaults=RowDefaults(True, True), secret=b"k",
-                                  cadence=Cadence.from_settings(settings),
-                                  now=datetime.fromisoformat("2026-11-23T10:00:00-03:00"), actor="bench")
+        summary = await load_file(
+            store,
+            csv_path,
+            "bench",
+            defaults=RowDefaults(True, True),
+            secret=b"k",
+            cadence=Cadence.from_settings(settings),
+            now=datetime.fromisoformat("2026-11-23T10:00:00-03:00"),
+            actor="bench",
+        )
         elapsed = time.perf_counter() - t0
         await store.close()
         return {"seconds": elapsed, "accepted": summary.accepted, "rejected": summary.rejected}
@@ -75,8 +82,16 @@ def _wire_file(csv_path: Path, out: Path) -> None:
             if not isinstance(row, CampaignRow):
                 continue
             key = f"regua:{{c:bench}}:a:{row.account.account_id}"
-            buf.write(_resp("HSET", key, "a", pack_account(row.account), "p:" + row.phone.number,
-                            pack_phone(row.phone)))
+            buf.write(
+                _resp(
+                    "HSET",
+                    key,
+                    "a",
+                    pack_account(row.account),
+                    "p:" + row.phone.number,
+                    pack_phone(row.phone),
+                )
+            )
             buf.write(_resp("ZADD", "regua:{c:bench}:schedule", "1795000000000", row.account.account_id))
             if buf.tell() > 1 << 20:
                 dst.write(buf.getvalue())
@@ -93,8 +108,16 @@ def run() -> dict[str, float]:
         with EmbeddedRedis(Path(tmp) / "r1", appendonly=False) as server:
             client = redis.Redis(port=server.port)
             before = client.info("memory")["used_memory"]
-            proc = subprocess.run([sys.executable, "-c", f"from bench.load_bench import _child; _child({str(csv_path)!r}, {server.url!r})"],
-                                  capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from bench.load_bench import _child; _child({str(csv_path)!r}, {server.url!r})",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             ours = json.loads(proc.stdout.strip().splitlines()[-1])
             after = client.info("memory")["used_memory"]
             contacts = ours["accepted"]
@@ -104,17 +127,29 @@ def run() -> dict[str, float]:
         cli = Path(EmbeddedRedis(tmp).binary).with_name("redis-cli")
         with EmbeddedRedis(Path(tmp) / "r2", appendonly=False) as server, open(wire, "rb") as fh:
             t0 = time.perf_counter()
-            subprocess.run([str(cli), "-p", str(server.port), "--pipe"], stdin=fh, capture_output=True, check=True)
+            subprocess.run(
+                [str(cli), "-p", str(server.port), "--pipe"], stdin=fh, capture_output=True, check=True
+            )
             pipe_s = time.perf_counter() - t0
     rate = contacts / ours["seconds"]
-    print(f"load: {ROWS:,} rows ({size_mb:.0f} MB CSV) validated and upserted in {ours['seconds']:.1f}s = "
-          f"{rate:,.0f} rows/s; peak memory {ours['peak_mb']:.0f} MB (targets: < 60 s, < 300 MB)")
-    print(f"  limit: redis-cli --pipe with the same records, no validation: {pipe_s:.1f}s = "
-          f"{contacts / pipe_s:,.0f} rows/s; Régua takes {ours['seconds'] / pipe_s:.1f}x that")
-    print(f"  Redis memory: {(after - before) / contacts:.0f} bytes per loaded contact "
-          f"({(after - before) / 1e6:.0f} MB for {contacts:,})")
-    return {"seconds": ours["seconds"], "peak_mb": ours["peak_mb"], "pipe_seconds": pipe_s,
-            "bytes_per_contact": (after - before) / contacts}
+    print(
+        f"load: {ROWS:,} rows ({size_mb:.0f} MB CSV) validated and upserted in {ours['seconds']:.1f}s = "
+        f"{rate:,.0f} rows/s; peak memory {ours['peak_mb']:.0f} MB (targets: < 60 s, < 300 MB)"
+    )
+    print(
+        f"  limit: redis-cli --pipe with the same records, no validation: {pipe_s:.1f}s = "
+        f"{contacts / pipe_s:,.0f} rows/s; Régua takes {ours['seconds'] / pipe_s:.1f}x that"
+    )
+    print(
+        f"  Redis memory: {(after - before) / contacts:.0f} bytes per loaded contact "
+        f"({(after - before) / 1e6:.0f} MB for {contacts:,})"
+    )
+    return {
+        "seconds": ours["seconds"],
+        "peak_mb": ours["peak_mb"],
+        "pipe_seconds": pipe_s,
+        "bytes_per_contact": (after - before) / contacts,
+    }
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dialer.telephony.outcomes import classify
 from ivr.agi_app import IvrApp
 from ivr.fastagi import FastAgiServer
 from ivr.prompts import Catalogue, Rendered
-from tests.ami_server import AmiServer
+from dialer.telephony.ami_simulator import AmiServer
 
 # ------------------------------------------------------------------ pure parts
 

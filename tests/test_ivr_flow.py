@@ -73,8 +73,12 @@ def test_every_path_keeps_full_prompts_behind_verification(catalogue, party, amd
     if amd == "MACHINE":
         assert outcomes == {Outcome.VOICEMAIL}
     else:
-        assert {Outcome.ANSWERED_VERIFIED, Outcome.THIRD_PARTY, Outcome.WRONG_NUMBER,
-                Outcome.ANSWERED_UNVERIFIED} <= outcomes
+        assert {
+            Outcome.ANSWERED_VERIFIED,
+            Outcome.THIRD_PARTY,
+            Outcome.WRONG_NUMBER,
+            Outcome.ANSWERED_UNVERIFIED,
+        } <= outcomes
 
 
 class _nothing:
@@ -86,9 +90,19 @@ class _nothing:
 
 
 def _fields():
-    return {"name": "Maria", "contact_name": "Ana", "callback_number": "0800", "callback_digits": "0 8 0 0",
-            "business_name": "Loja", "salutation": "", "company": "Loja Exemplo", "amount_words": "dez reais",
-            "due_words": "treze de novembro", "window_words": "pela manhã", "digits_count": "4"}
+    return {
+        "name": "Maria",
+        "contact_name": "Ana",
+        "callback_number": "0800",
+        "callback_digits": "0 8 0 0",
+        "business_name": "Loja",
+        "salutation": "",
+        "company": "Loja Exemplo",
+        "amount_words": "dez reais",
+        "due_words": "treze de novembro",
+        "window_words": "pela manhã",
+        "digits_count": "4",
+    }
 
 
 def run(party, keys, amd=None):
@@ -158,10 +172,16 @@ def test_catalogue_levels(catalogue):
     ("override", "reason"),
     [
         ({"ask_identity": {"level": "limited", "pt-BR": "Olá {name}, sua dívida venceu."}}, "debt"),
-        ({"ask_identity": {"level": "limited", "en": "Hi {name}, you owe {amount_words}."}}, "{amount_words}"),
+        (
+            {"ask_identity": {"level": "limited", "en": "Hi {name}, you owe {amount_words}."}},
+            "{amount_words}",
+        ),
         ({"goodbye": {"level": "none", "en": "Bye {name}"}}, "{name}"),
         ({"goodbye": {"level": "secret", "en": "Bye"}}, "none, limited or full"),
-        ({"third_party": {"level": "limited", "pt-BR": "Ligue para Exemplo Cobranças."}}, "reveals collection"),
+        (
+            {"third_party": {"level": "limited", "pt-BR": "Ligue para Exemplo Cobranças."}},
+            "reveals collection",
+        ),
         ({"new_prompt": {"level": "limited"}}, "needs a text"),
     ],
 )

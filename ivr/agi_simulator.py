@@ -1,4 +1,4 @@
-"""A stand-in for Asterisk on the FastAGI wire: sends the agi_* environment, reads each command
+"""SIMULATOR: a stand-in for Asterisk on the FastAGI wire (tests, benchmarks, demos): sends the agi_* environment, reads each command
 and answers it the way Asterisk 22 does, from a script of key presses / time-outs / hang-ups."""
 
 from __future__ import annotations

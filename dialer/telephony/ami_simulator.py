@@ -1,4 +1,5 @@
-"""An in-process Asterisk Manager Interface server that speaks the wire protocol byte for byte.
+"""SIMULATOR: an in-process Asterisk Manager Interface server speaking the wire protocol byte
+for byte — for tests, benchmarks and demos without a PBX (never for real calls).
 
 It answers Login (accepting or refusing), Ping, Originate (``Async: true``: the queued
 response, then Newchannel / Newstate / OriginateResponse / UserEvent / Hangup), and
@@ -305,7 +306,7 @@ class AmiServer:
             )
         outcome = ""
         if self.agi_port is not None:
-            from tests.agi_peer import Peer
+            from ivr.agi_simulator import Peer
 
             peer = Peer(list(keys), amd=amd)
             with contextlib.suppress(OSError, TimeoutError):
