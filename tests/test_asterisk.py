@@ -15,12 +15,12 @@ from dialer.errors import AmiLoginFailed, ConfigError, TelephonyDown
 from dialer.pacing import Pacer
 from dialer.store import Store
 from dialer.telephony import CallRequest
+from dialer.telephony.ami_simulator import AmiServer
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony, channel_id, dial_string
 from dialer.telephony.outcomes import classify
 from ivr.agi_app import IvrApp
 from ivr.fastagi import FastAgiServer
 from ivr.prompts import Catalogue, Rendered
-from dialer.telephony.ami_simulator import AmiServer
 
 # ------------------------------------------------------------------ pure parts
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from dialer.disclosure import Level
 from ivr.agi_app import IvrApp
+from ivr.agi_simulator import CLOSE, DEAD, HANGUP, Peer
 from ivr.fastagi import AgiError, AgiHangup, AgiResult, FastAgiServer, parse_result
 from ivr.prompts import Catalogue, Rendered
-from ivr.agi_simulator import CLOSE, DEAD, HANGUP, Peer
 from tests.runtime_helpers import campaign_csv, make_rig
 
 MON_1000 = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
