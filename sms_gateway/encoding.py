@@ -13,6 +13,7 @@ them with their base letters so a message stays in the cheaper encoding, on requ
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass
 
 GSM_BASIC = (
@@ -99,6 +100,8 @@ def fold_to_gsm(text: str) -> str:
     Characters that have no such form are kept, so the text then stays UCS-2 rather than
     losing meaning.
     """
+    if _ALL_GSM.issuperset(text):  # the common case: nothing to fold
+        return text
     out = []
     for c in text:
         if c in _BASIC or c in _EXT:
@@ -107,9 +110,14 @@ def fold_to_gsm(text: str) -> str:
         if c in _FOLD_EXTRA:
             out.append(_FOLD_EXTRA[c])
             continue
-        base = "".join(ch for ch in unicodedata.normalize("NFKD", c) if not unicodedata.combining(ch))
-        out.append(base if base and all(ch in _BASIC for ch in base) else c)
+        out.append(_fold_char(c))
     return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    base = "".join(ch for ch in unicodedata.normalize("NFKD", c) if not unicodedata.combining(ch))
+    return base if base and all(ch in _BASIC for ch in base) else c
 
 
 def cap_segments(text: str, max_segments: int, *, fold: bool = False) -> tuple[str, SmsInfo]:
