@@ -417,7 +417,7 @@ class RowParser:
         }
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["columns"], state["defaults"], state["secret"], state["today"])  # type: ignore[misc, arg-type]
+        self.__init__(state["columns"], state["defaults"], state["secret"], state["today"])  # type: ignore[misc]
 
     def _parsers(self) -> list[tuple[str, Callable[[str], object], bool]]:
         """(column, parser, required) for the columns this file has, in a fixed order."""
@@ -482,7 +482,9 @@ class RowParser:
         account_id = str(values.get("account_id", rec.get("account_id", "")))
         if errors:
             return RowError(line, tuple(errors), account_id)
-        number, phone_type = phone_pair  # type: ignore[misc]
+        assert isinstance(phone_pair, tuple)
+        number: str = phone_pair[0]
+        phone_type: PhoneType = phone_pair[1]
         hasher = self._hasher
         by = values.get("verify_birth_year")
         vd = values.get("verify_digits")

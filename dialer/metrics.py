@@ -71,5 +71,5 @@ async def render_metrics(services: Any) -> tuple[bytes, str]:
     voice = services.telephony.health() if services.telephony is not None else {}
     sms = services.sms.health() if services.sms is not None else {}
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(statuses, redis_up, voice, sms))  # type: ignore[arg-type]
+    registry.register(_Snapshot(statuses, redis_up, voice, sms))
     return generate_latest(registry), CONTENT_TYPE_LATEST

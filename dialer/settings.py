@@ -297,6 +297,7 @@ def load_settings(
     overrides: dict[str, Any] = {}
     env_origin: dict[tuple[str, ...], str] = {}
     for name, value in env.items():
+        keypath: tuple[str, ...]
         if name in _ENV_ALIASES:
             keypath = _ENV_ALIASES[name]
         elif name.startswith("DIALER__"):

@@ -282,7 +282,7 @@ def _queue(pipe: Any, script: Any, keys_: Sequence[str], args: Sequence[Any]) ->
     pipe.evalsha(script.sha, len(keys_), *keys_, *args)
 
 
-def _event_json(event: Mapping[str, Any]) -> str:
+def _event_json(event: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -290,7 +290,7 @@ class Store:
     """Typed access to Régua's Redis data. ``await Store.connect(url)``; ``await close()``."""
 
     def __init__(self, client: aioredis.Redis) -> None:
-        self.r = client
+        self.r: Any = client  # redis-py's types do not know decode_responses=True: values are str
         self.url = ""
         self._upsert = client.register_script(UPSERT)
         self._dispatch = client.register_script(DISPATCH)

@@ -579,7 +579,7 @@ class Worker:
                 "at": now.isoformat(),
                 "kind": "attempt",
                 "attempt": attempt.attempt_id,
-                "channel": plan.channel.value,
+                "channel": attempt.channel.value,
                 "phone": plan.phone.number,
                 "step": plan.step.id,
                 "try": plan.attempt,

@@ -80,7 +80,7 @@ class IvrApp:
         """Admins' prompt edits (validated when made) apply from the next call on."""
         from ivr.admin_routes import VERSION, load_overrides
 
-        version = await self.store.r.get(VERSION)
+        version: str | None = await self.store.r.get(VERSION)
         if version == self._version:
             return
         company = self.settings.company

@@ -56,10 +56,20 @@ class SandboxSms:
             now = self.clock.now().isoformat()
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
-                    pipe.scripts.add(self._script)
+                    pipe.scripts.add(self._script)  # type: ignore[arg-type]
                     for m, _ in batch:
-                        pipe.evalsha(self._script.sha, 2, keys.SMS_SENT, keys.OUTBOX, m.idempotency_key, m.to,
-                                     m.text, m.campaign, m.level, now)
+                        pipe.evalsha(
+                            self._script.sha,
+                            2,
+                            keys.SMS_SENT,
+                            keys.OUTBOX,
+                            m.idempotency_key,
+                            m.to,
+                            m.text,
+                            m.campaign,
+                            m.level,
+                            now,
+                        )
                     replies = await pipe.execute()
             except Exception as exc:
                 for _, fut in batch:

@@ -101,8 +101,9 @@ class _Manager(panoramisk.Manager):  # type: ignore[misc]
             self.owner._connect_failed(exc)
             return
         super().connection_made(f)
-        if self.pinger is not None:  # ours checks the reply; theirs does not
-            self.pinger.cancel()
+        pinger = getattr(self, "pinger", None)
+        if pinger is not None:  # ours checks the reply; theirs does not
+            pinger.cancel()
             self.pinger = None
 
     def login(self, future: asyncio.Future[Any]) -> bool:

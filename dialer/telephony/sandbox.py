@@ -20,7 +20,7 @@ as production. Everything it produces is marked ``sandbox``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ SCRIPTS: dict[str, Script] = {
 
 # Runs the IVR for a simulated answered call: (request, script) -> (outcome, actions, events)
 IvrRunner = Callable[
-    [CallRequest, Script], "tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]"
+    [CallRequest, Any], Awaitable[tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]]
 ]
 
 
