@@ -104,7 +104,9 @@ def run(rounds: int = 3) -> dict[str, float]:
 
     results = [run_async(_run(N)) for _ in range(rounds)]
     rates = sorted(r["contacts_per_s"] for r in results)
-    print(f"  over {rounds} runs: best {rates[-1]:,.0f}/s, median {median(rates):,.0f}/s, worst {rates[0]:,.0f}/s")
+    print(
+        f"  over {rounds} runs: best {rates[-1]:,.0f}/s, median {median(rates):,.0f}/s, worst {rates[0]:,.0f}/s"
+    )
     return max(results, key=lambda r: r["contacts_per_s"])
 
 

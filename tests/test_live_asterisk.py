@@ -43,16 +43,22 @@ from ivr.tts import EspeakTTS
 ASTERISK = shutil.which("asterisk")
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(ASTERISK is None, reason="live Asterisk tests need an `asterisk` binary on PATH "
-                       "(not in Debian's archive: build Asterisk 22 from source to run them)"),
+    pytest.mark.skipif(
+        ASTERISK is None,
+        reason="live Asterisk tests need an `asterisk` binary on PATH "
+        "(not in Debian's archive: build Asterisk 22 from source to run them)",
+    ),
     pytest.mark.timeout(240),
 ]
 
 
 def _modules_dir(binary: str) -> str:
     real = Path(os.path.realpath(binary))
-    for candidate in (real.parent.parent / "lib" / "asterisk" / "modules", Path("/usr/lib/asterisk/modules"),
-                      Path("/usr/lib/x86_64-linux-gnu/asterisk/modules")):
+    for candidate in (
+        real.parent.parent / "lib" / "asterisk" / "modules",
+        Path("/usr/lib/asterisk/modules"),
+        Path("/usr/lib/x86_64-linux-gnu/asterisk/modules"),
+    ):
         if candidate.is_dir():
             return str(candidate)
     raise RuntimeError("cannot find Asterisk's modules directory")
@@ -77,11 +83,16 @@ class LiveAsterisk:
         for d in dirs.values():
             d.mkdir(parents=True, exist_ok=True)
         conf = (self.etc / "asterisk.conf").read_text()
-        conf = re.sub(r"\[directories\]\(!\).*?\n\n", "[directories]\n"
-                      f"astetcdir => {self.etc}\nastmoddir => {_modules_dir(ASTERISK)}\n"
-                      f"astvarlibdir => {dirs['lib']}\nastdbdir => {dirs['lib']}\nastkeydir => {dirs['lib']}\n"
-                      f"astdatadir => {dirs['lib']}\nastagidir => {dirs['agi']}\nastspooldir => {dirs['spool']}\n"
-                      f"astrundir => {dirs['run']}\nastlogdir => {dirs['log']}\n\n", conf, flags=re.S)
+        conf = re.sub(
+            r"\[directories\]\(!\).*?\n\n",
+            "[directories]\n"
+            f"astetcdir => {self.etc}\nastmoddir => {_modules_dir(ASTERISK)}\n"
+            f"astvarlibdir => {dirs['lib']}\nastdbdir => {dirs['lib']}\nastkeydir => {dirs['lib']}\n"
+            f"astdatadir => {dirs['lib']}\nastagidir => {dirs['agi']}\nastspooldir => {dirs['spool']}\n"
+            f"astrundir => {dirs['run']}\nastlogdir => {dirs['log']}\n\n",
+            conf,
+            flags=re.S,
+        )
         (self.etc / "asterisk.conf").write_text(conf)
         for name, old, new in (
             ("manager.conf", "port = 5038", f"port = {self.ami_port}"),
@@ -96,8 +107,13 @@ class LiveAsterisk:
             path.write_text(path.read_text().replace(old, new))
         env = {**os.environ, "AMI_SECRET": "live-secret", "AMI_PERMIT": "127.0.0.1/255.255.255.255"}
         self.log = (root / "asterisk.out").open("wb")
-        self.proc = subprocess.Popen([ASTERISK, "-C", str(self.etc / "asterisk.conf"), "-f", "-n", "-q"],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [ASTERISK, "-C", str(self.etc / "asterisk.conf"), "-f", "-n", "-q"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -111,8 +127,12 @@ class LiveAsterisk:
 
     def cli(self, command: str) -> str:
         assert ASTERISK is not None
-        return subprocess.run([ASTERISK, "-C", str(self.etc / "asterisk.conf"), "-rx", command],
-                              capture_output=True, text=True, timeout=20).stdout
+        return subprocess.run(
+            [ASTERISK, "-C", str(self.etc / "asterisk.conf"), "-rx", command],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -136,13 +156,23 @@ async def rig(asterisk, redis_url, settings, tmp_path):
     store = await Store.connect(redis_url)
     catalogue = Catalogue.load(settings.limited_message.voice, ("Exemplo Cobranças",))
     tts = EspeakTTS(tmp_path / "sounds")
-    agi = FastAgiServer({"ivr": IvrApp(store, catalogue, TtsAudio(tts, str(tmp_path / "sounds")), settings,
-                                       b"test").handle}, "127.0.0.1", 0)
+    agi = FastAgiServer(
+        {"ivr": IvrApp(store, catalogue, TtsAudio(tts, str(tmp_path / "sounds")), settings, b"test").handle},
+        "127.0.0.1",
+        0,
+    )
     await agi.start()
-    account = Account("L1", "Maria Silva", date(2026, 11, 1), Decimal("100.00"),
-                      verify_birth_year_hash=make_hasher(b"test")("L1", "birth_year", "1980"))
+    account = Account(
+        "L1",
+        "Maria Silva",
+        date(2026, 11, 1),
+        Decimal("100.00"),
+        verify_birth_year_hash=make_hasher(b"test")("L1", "birth_year", "1980"),
+    )
     phone = Phone("+5511987654320", consent=Consent(True, True))
-    await store.upsert_batch("live", [("L1", pack_account(account), "p:" + phone.number, pack_phone(phone), 0)])
+    await store.upsert_batch(
+        "live", [("L1", pack_account(account), "p:" + phone.number, pack_phone(phone), 0)]
+    )
     yield store, agi, account, phone, settings
     await agi.close()
     await store.close()
@@ -150,11 +180,15 @@ async def rig(asterisk, redis_url, settings, tmp_path):
 
 def telephony(asterisk, settings, store, agi, channel: str) -> AsteriskTelephony:
     trunk = settings.asterisk.trunks[0].model_copy(update={"channel": channel})
-    s = settings.model_copy(update={
-        "asterisk": settings.asterisk.model_copy(update={"trunks": (trunk,), "ring_timeout_s": 20}),
-        "service": settings.service.model_copy(update={"agi_host": "127.0.0.1", "agi_port": agi.port}),
-    })
-    return AsteriskTelephony(s, store, SystemClock(), [AmiUrl("regua", "live-secret", "127.0.0.1", asterisk.ami_port)])
+    s = settings.model_copy(
+        update={
+            "asterisk": settings.asterisk.model_copy(update={"trunks": (trunk,), "ring_timeout_s": 20}),
+            "service": settings.service.model_copy(update={"agi_host": "127.0.0.1", "agi_port": agi.port}),
+        }
+    )
+    return AsteriskTelephony(
+        s, store, SystemClock(), [AmiUrl("regua", "live-secret", "127.0.0.1", asterisk.ami_port)]
+    )
 
 
 async def place(asterisk, rig, channel: str, attempt: str):
@@ -162,8 +196,9 @@ async def place(asterisk, rig, channel: str, attempt: str):
     voice = telephony(asterisk, settings, store, agi, channel)
     await voice.start()
     try:
-        return await asyncio.wait_for(voice.place_call(CallRequest(attempt, "live", account, phone, "d10_call",
-                                                                    "pt-BR")), 120)
+        return await asyncio.wait_for(
+            voice.place_call(CallRequest(attempt, "live", account, phone, "d10_call", "pt-BR")), 120
+        )
     finally:
         await voice.close()
 
@@ -203,11 +238,27 @@ async def test_busy_line(asterisk, rig):
 def _dtmf(digit: str, ms: int = 100) -> bytes:
     """In-band DTMF as 8 kHz unsigned 8-bit audio (pyVoIP's format)."""
     low = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "0": 941}
-    high = {"1": 1209, "2": 1336, "3": 1477, "4": 1209, "5": 1336, "6": 1477, "7": 1209, "8": 1336, "9": 1477,
-            "0": 1336}
+    high = {
+        "1": 1209,
+        "2": 1336,
+        "3": 1477,
+        "4": 1209,
+        "5": 1336,
+        "6": 1477,
+        "7": 1209,
+        "8": 1336,
+        "9": 1477,
+        "0": 1336,
+    }
     n = 8 * ms
-    return bytes(int(128 + 50 * (math.sin(2 * math.pi * low[digit] * i / 8000)
-                                 + math.sin(2 * math.pi * high[digit] * i / 8000))) for i in range(n))
+    return bytes(
+        int(
+            128
+            + 50
+            * (math.sin(2 * math.pi * low[digit] * i / 8000) + math.sin(2 * math.pi * high[digit] * i / 8000))
+        )
+        for i in range(n)
+    )
 
 
 async def test_pyvoip_softphone_debtor(asterisk, rig):
@@ -229,8 +280,17 @@ async def test_pyvoip_softphone_debtor(asterisk, rig):
         while call.state == CallState.ANSWERED:
             time.sleep(0.1)
 
-    phone = VoIPPhone("127.0.0.1", asterisk.sip_port, "debtor", "debtor-test-only", myIP="127.0.0.1",
-                      callCallback=answer, sipPort=_free_udp_port(), rtpPortLow=41000, rtpPortHigh=41100)
+    phone = VoIPPhone(
+        "127.0.0.1",
+        asterisk.sip_port,
+        "debtor",
+        "debtor-test-only",
+        myIP="127.0.0.1",
+        callCallback=answer,
+        sipPort=_free_udp_port(),
+        rtpPortLow=41000,
+        rtpPortHigh=41100,
+    )
     thread = threading.Thread(target=phone.start, daemon=True)
     thread.start()
     try:
