@@ -112,11 +112,14 @@ FULL_ONLY_FIELDS = frozenset({"company", "amount_words", "due_words", "window_wo
 NEUTRAL_FIELDS = frozenset({"digits_count"})
 
 
-def level_problems(template: str, level: Level, forbidden_names: tuple[str, ...] = ()) -> list[str]:
+def level_problems(
+    template: str, level: Level, forbidden_names: tuple[str, ...] = (), *, what: str = "prompt"
+) -> list[str]:
     """Why ``template`` may not carry disclosure ``level`` (empty: it may).
 
     ``none``: no placeholder but neutral ones, nothing about a debt. ``limited``: the
     limited fields only, nothing about a debt or a collector. ``full``: anything.
+    ``forbidden_names`` are names that reveal collection (the collector's name).
     """
     try:
         fields = template_fields(template)
@@ -128,11 +131,15 @@ def level_problems(template: str, level: Level, forbidden_names: tuple[str, ...]
     problems = []
     extra = sorted(fields - allowed)
     if extra:
-        problems.append(f"a {level.value} prompt may not use " + ", ".join("{" + f + "}" for f in extra))
-    literal = fold(re.sub(r"\{[^}]*\}", " ", template)) + " "
+        problems.append(
+            f"a {level.value} {what} may not use "
+            + ", ".join("{" + f + "}" for f in extra)
+            + f" (only {', '.join(sorted(allowed)) or 'no placeholders'})"
+        )
+    literal = _literal(template)
     for stem in FORBIDDEN_STEMS:
         if _contains_stem(literal, stem):
-            problems.append(f"mentions {stem.strip()!r}: a {level.value} prompt says nothing of a debt")
+            problems.append(f"mentions {stem.strip()!r}: a {level.value} {what} says nothing of a debt")
             break
     for name in forbidden_names:
         if name and fold(name) in literal:
@@ -141,33 +148,21 @@ def level_problems(template: str, level: Level, forbidden_names: tuple[str, ...]
 
 
 def limited_problems(template: str, forbidden_names: tuple[str, ...] = ()) -> list[str]:
-    """Why ``template`` may not be used as a limited message (empty list: it may).
-
-    ``forbidden_names`` are names that reveal collection (the collector's name).
-    """
-    problems: list[str] = []
+    """Why ``template`` may not be the limited message (empty list: it may): the limited
+    level's rules, and it must give a callback number."""
+    problems = level_problems(template, Level.LIMITED, forbidden_names, what="message")
     try:
         fields = template_fields(template)
-    except ValueError as exc:
-        return [str(exc)]
-    extra = sorted(fields - LIMITED_FIELDS)
-    if extra:
-        problems.append(
-            "uses "
-            + ", ".join("{" + f + "}" for f in extra)
-            + f"; a limited message may only use {', '.join(sorted(LIMITED_FIELDS))}"
-        )
-    literal = fold(re.sub(r"\{[^}]*\}", " ", template)) + " "
-    for stem in FORBIDDEN_STEMS:
-        if _contains_stem(literal, stem):
-            problems.append(f"mentions {stem.strip()!r}: a limited message says nothing of a debt")
-            break
-    for name in forbidden_names:
-        if name and fold(name) in literal:
-            problems.append(f"names {name!r}, which reveals collection")
-    if "callback_number" not in fields and not re.search(r"\d{4,}", literal):
+    except ValueError:
+        return problems
+    if "callback_number" not in fields and not re.search(r"\d{4,}", _literal(template)):
         problems.append("has no callback number ({callback_number})")
     return problems
+
+
+def _literal(template: str) -> str:
+    """The template's own words (placeholders blanked), folded for matching."""
+    return fold(re.sub(r"\{[^}]*\}", " ", template)) + " "
 
 
 def _contains_stem(text: str, stem: str) -> bool:
