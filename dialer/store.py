@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -266,6 +266,11 @@ class CampaignInfo:
     state: str
     created_at: str
     meta: dict[str, str]
+
+
+def phone_day_key(number: str, channel: Channel, day: date) -> str:
+    """The counter of contacts to one phone on one channel on one local day, across campaigns."""
+    return f"{keys.PREFIX}:{{p:{number}}}:{channel.value}:{day.isoformat()}"
 
 
 def _hour_bucket(items: Sequence[Finish]) -> str:
@@ -672,6 +677,23 @@ class Store:
             p.rpush(k.events(ref["account_id"]), _event_json([event]))
             await p.execute()
         return True
+
+    async def count_phone_days(self, day_keys: Sequence[str]) -> list[int]:
+        """Count one contact on each (phone, channel, local day) key; the new totals."""
+        if not day_keys:
+            return []
+        async with self.r.pipeline(transaction=False) as p:
+            for key in day_keys:
+                p.incr(key)
+                p.expire(key, 3 * 86400)
+            replies = await p.execute()
+        return [int(n) for n in replies[::2]]
+
+    async def uncount_phone_days(self, day_keys: Sequence[str]) -> None:
+        async with self.r.pipeline(transaction=False) as p:
+            for key in day_keys:
+                p.decr(key)
+            await p.execute()
 
     # ------------------------------------------------------------------ callbacks
 

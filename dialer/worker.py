@@ -47,7 +47,7 @@ from dialer.messages import LANGUAGE_BY_PACK, render_limited
 from dialer.policy import Policy
 from dialer.records import pack_attempt
 from dialer.settings import Settings
-from dialer.store import AccountState, Effects, Finish, Store, WorkItem
+from dialer.store import AccountState, Effects, Finish, Store, WorkItem, phone_day_key
 from dialer.telephony import CallRequest, CallResult, IvrAction, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage
 from sms_gateway.encoding import cap_segments
@@ -82,6 +82,7 @@ class _Job:
     error: str = ""
     drop: bool = False  # the contact was never made: forget the claimed attempt
     requeue_at: datetime | None = None
+    day_key: str = ""  # the per-phone daily counter this contact was counted on
     extra_events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -397,10 +398,71 @@ class Worker:
                     )
                 )
         if to_run:
+            to_run = await self._global_phone_caps(campaign, to_run, finishes, now)
+        if to_run:
             await asyncio.gather(*(self._execute(campaign, job) for job in to_run))
             for job in to_run:
                 finishes.append(await self._after(campaign, job, suppressions, effects))
         return finishes
+
+    async def _global_phone_caps(
+        self, campaign: str, jobs: list[_Job], finishes: list[Finish], now: datetime
+    ) -> list[_Job]:
+        """The per-phone daily cap across *every* campaign (a person with two debts is still one
+        person): counted atomically in Redis per phone, channel and local day. A job over the
+        cap gives its claimed attempt back and waits for the next local day."""
+        keys_, caps = [], []
+        for job in jobs:
+            assert job.plan.phone is not None and job.plan.channel is not None
+            account = job.state.account
+            loc = locate(job.plan.phone.number, account.region, account.timezone)
+            pack = self.policy.packs[loc.country]
+            day = now.astimezone(loc.tzinfos[0]).date()
+            cap = (
+                pack.caps.voice_per_phone_per_day
+                if job.plan.channel is Channel.VOICE
+                else pack.caps.sms_per_phone_per_day
+            )
+            keys_.append(phone_day_key(job.plan.phone.number, job.plan.channel, day))
+            caps.append((cap, loc.tzinfos[0], day))
+        counts = await self.store.count_phone_days(keys_)
+        allowed: list[_Job] = []
+        over: list[str] = []
+        for job, key, n, (cap, tz, day) in zip(jobs, keys_, counts, caps, strict=True):
+            if n <= cap:
+                job.day_key = key
+                allowed.append(job)
+                continue
+            over.append(key)
+            assert job.attempt is not None and job.plan.phone is not None
+            tomorrow = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+            finishes.append(
+                Finish(
+                    campaign,
+                    job.item.account_id,
+                    job.item.entry_id,
+                    attempt=job.attempt,
+                    drop_attempt=True,
+                    next_at=tomorrow,
+                    stats={"blocked:attempt_cap": 1},
+                    events=[
+                        {
+                            "at": now.isoformat(),
+                            "kind": "decision",
+                            "step": _step_id(job.plan),
+                            "phone": job.plan.phone.number,
+                            "channel": job.attempt.channel.value,
+                            "allowed": False,
+                            "reasons": ["attempt_cap"],
+                            "not_before": tomorrow.isoformat(),
+                            "note": "this phone's daily cap was used by another campaign",
+                        }
+                    ],
+                )
+            )
+        if over:
+            await self.store.uncount_phone_days(over)
+        return allowed
 
     async def _execute(self, campaign: str, job: _Job) -> None:
         plan, attempt = job.plan, job.attempt
@@ -504,6 +566,8 @@ class Worker:
         events = _decision_events(plan, attempt.at)
         stats: dict[str, int] = {}
         if job.drop:
+            if job.day_key:  # no contact was made: give the day's count back
+                await self.store.uncount_phone_days([job.day_key])
             events.append(
                 {
                     "at": now.isoformat(),

@@ -280,3 +280,26 @@ async def test_worker_survives_a_backend_error(rig, tmp_path):
     (state,) = await rig.store.load_accounts("c1", ["A3"])
     by_channel = {a.channel: a.outcome for a in state.history}
     assert by_channel == {Channel.VOICE: Outcome.FAILED, Channel.SMS: Outcome.SMS_SENT}  # + fallback
+
+
+async def test_a_phone_in_two_campaigns_is_called_once_a_day(rig, tmp_path):
+    """The per-phone daily cap holds across campaigns: a person with two debts is one person."""
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [("A3", phone(3), DUE)]), campaign="one")
+    await rig.load(campaign_csv(tmp_path, [("B3", phone(3), DUE)]), campaign="two")
+    await rig.drive(rig.clock.now())
+    voice = []
+    for campaign, account in (("one", "A3"), ("two", "B3")):
+        (state,) = await rig.store.load_accounts(campaign, [account])
+        voice += [a for a in state.history if a.channel is Channel.VOICE]
+    assert len(voice) == 1
+    events = await rig.store.timeline("B3") + await rig.store.timeline("A3")
+    assert any(
+        e.get("note", "").startswith("this phone's daily cap was used by another campaign") for e in events
+    )
+    # the next local day the other campaign gets its turn
+    await rig.drive(MON_0700 + timedelta(days=1, hours=3))
+    (b,) = await rig.store.load_accounts("two", ["B3"])
+    (a,) = await rig.store.load_accounts("one", ["A3"])
+    days = sorted(x.at.date() for s in (a, b) for x in s.history if x.channel is Channel.VOICE)
+    assert len(days) == len(set(days))  # never two calls to that phone on the same day
