@@ -36,7 +36,7 @@ CONFIG_OVERLAY = f"{PREFIX}:config:overlay"  # string: the admins' TOML laid ove
 CONFIG_VERSION = f"{PREFIX}:config:version"  # int: bumped on every accepted change
 IVR_REQUEST = f"{PREFIX}:ivr:req:"  # + attempt id: what the IVR needs (set before Originate)
 IVR_RESULT = f"{PREFIX}:ivr:res:"  # + attempt id: what happened in the IVR (read after hang-up)
-SMS_MESSAGE = f"{PREFIX}:sms:msg:"  # + provider:message id -> the attempt it belongs to
+SMS_MESSAGE = f"{PREFIX}:sms:msg:"  # + day: hash provider:message id -> the attempt it belongs to
 GROUP = "workers"
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")

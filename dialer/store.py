@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -101,6 +101,15 @@ return {moved, nxt[2] or false}
 LOAD = """
 local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+"""
+
+COUNT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('INCR', key)
+  redis.call('EXPIRE', key, ARGV[1])
+end
 return out
 """
 
@@ -270,7 +279,8 @@ class CampaignInfo:
 
 def phone_day_key(number: str, channel: Channel, day: date) -> str:
     """The counter of contacts to one phone on one channel on one local day, across campaigns."""
-    return f"{keys.PREFIX}:{{p:{number}}}:{channel.value}:{day.isoformat()}"
+    # one hash tag for every counter: a batch is counted by one script, on a cluster too
+    return f"{keys.PREFIX}:{{phones}}:{number}:{channel.value}:{day.isoformat()}"
 
 
 def _hour_bucket(items: Sequence[Finish]) -> str:
@@ -301,6 +311,7 @@ class Store:
         self._dispatch = client.register_script(DISPATCH)
         self._claim = client.register_script(CLAIM)
         self._load = client.register_script(LOAD)
+        self._count = client.register_script(COUNT)
         self._finish = client.register_script(FINISH)
         self._transition = client.register_script(TRANSITION)
 
@@ -638,21 +649,32 @@ class Store:
                 p.zadd(keys.CALLBACKS, {_event_json(cb): to_ms(now)})
             for link, campaign, account_id in effects.links:
                 p.hset(keys.LINKS, link, f"{campaign}\x1f{account_id}")
-            for provider, message_id, campaign, account_id, attempt_id in effects.sms:
-                p.set(
-                    f"{keys.SMS_MESSAGE}{provider}:{message_id}",
-                    _event_json({"campaign": campaign, "account_id": account_id, "attempt_id": attempt_id}),
-                    ex=30 * 86400,
+            if effects.sms:  # one hash a day: one command for the whole batch, kept 30 days
+                day_key = f"{keys.SMS_MESSAGE}{now.date().isoformat()}"
+                p.hset(
+                    day_key,
+                    mapping={
+                        f"{provider}:{message_id}": _event_json(
+                            {"campaign": campaign, "account_id": account_id, "attempt_id": attempt_id}
+                        )
+                        for provider, message_id, campaign, account_id, attempt_id in effects.sms
+                    },
                 )
+                p.expire(day_key, 30 * 86400)
             await p.execute()
 
     async def record_receipt(
         self, provider: str, message_id: str, status: str, error: str, now: datetime
     ) -> bool:
         """A delivery receipt: update the attempt the message belongs to. False if unknown."""
-        raw = await self.r.get(f"{keys.SMS_MESSAGE}{provider}:{message_id}")
-        if not raw:
+        days = [(now - timedelta(days=i)).date().isoformat() for i in range(31)]
+        async with self.r.pipeline(transaction=False) as p:
+            for day in days:
+                p.hget(f"{keys.SMS_MESSAGE}{day}", f"{provider}:{message_id}")
+            found = [v for v in await p.execute() if v]
+        if not found:
             return False
+        raw = found[0]
         ref = json.loads(raw)
         k = CampaignKeys(ref["campaign"])
         packed = await self.r.hget(k.account(ref["account_id"]), "h:" + ref["attempt_id"])
@@ -682,12 +704,7 @@ class Store:
         """Count one contact on each (phone, channel, local day) key; the new totals."""
         if not day_keys:
             return []
-        async with self.r.pipeline(transaction=False) as p:
-            for key in day_keys:
-                p.incr(key)
-                p.expire(key, 3 * 86400)
-            replies = await p.execute()
-        return [int(n) for n in replies[::2]]
+        return [int(n) for n in await self._count(keys=list(day_keys), args=[3 * 86400])]
 
     async def uncount_phone_days(self, day_keys: Sequence[str]) -> None:
         async with self.r.pipeline(transaction=False) as p:

@@ -12,12 +12,22 @@ from dialer.clock import Clock
 from sms_gateway.base import SendResult, SmsMessage
 
 SEND = """
-local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if existing then return {existing, 1} end
-local id = redis.call('XADD', KEYS[2], '*', 'to', ARGV[2], 'text', ARGV[3], 'campaign', ARGV[4],
-                      'level', ARGV[5], 'at', ARGV[6], 'key', ARGV[1], 'sandbox', '1')
-redis.call('HSET', KEYS[1], ARGV[1], id)
-return {id, 0}
+-- ARGV: now, then (key, to, text, campaign, level) per message; one call for a whole batch
+local out = {}
+local n = (#ARGV - 1) / 5
+for i = 0, n - 1 do
+  local key, to, text, campaign, level = ARGV[2 + 5 * i], ARGV[3 + 5 * i], ARGV[4 + 5 * i], ARGV[5 + 5 * i], ARGV[6 + 5 * i]
+  local existing = redis.call('HGET', KEYS[1], key)
+  if existing then
+    out[i + 1] = {existing, 1}
+  else
+    local id = redis.call('XADD', KEYS[2], '*', 'to', to, 'text', text, 'campaign', campaign,
+                          'level', level, 'at', ARGV[1], 'key', key, 'sandbox', '1')
+    redis.call('HSET', KEYS[1], key, id)
+    out[i + 1] = {id, 0}
+  end
+end
+return out
 """
 
 
@@ -55,22 +65,10 @@ class SandboxSms:
             batch, self._queue = self._queue, []
             now = self.clock.now().isoformat()
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    pipe.scripts.add(self._script)  # type: ignore[arg-type]
-                    for m, _ in batch:
-                        pipe.evalsha(
-                            self._script.sha,
-                            2,
-                            keys.SMS_SENT,
-                            keys.OUTBOX,
-                            m.idempotency_key,
-                            m.to,
-                            m.text,
-                            m.campaign,
-                            m.level,
-                            now,
-                        )
-                    replies = await pipe.execute()
+                args: list[str] = [now]
+                for m, _ in batch:
+                    args += [m.idempotency_key, m.to, m.text, m.campaign, m.level]
+                replies = await self._script(keys=[keys.SMS_SENT, keys.OUTBOX], args=args)
             except Exception as exc:
                 for _, fut in batch:
                     if not fut.done():
