@@ -102,16 +102,10 @@ def fold_to_gsm(text: str) -> str:
     """
     if _ALL_GSM.issuperset(text):  # the common case: nothing to fold
         return text
-    out = []
-    for c in text:
-        if c in _BASIC or c in _EXT:
-            out.append(c)
-            continue
-        if c in _FOLD_EXTRA:
-            out.append(_FOLD_EXTRA[c])
-            continue
-        out.append(_fold_char(c))
-    return "".join(out)
+    folded = text.translate(_FOLD_TABLE)  # Latin letters and typography, in C
+    if _ALL_GSM.issuperset(folded):
+        return folded
+    return "".join(c if c in _ALL_GSM else _FOLD_EXTRA.get(c) or _fold_char(c) for c in folded)
 
 
 @lru_cache(maxsize=4096)
@@ -130,3 +124,13 @@ def cap_segments(text: str, max_segments: int, *, fold: bool = False) -> tuple[s
             f"the message needs {info.segments} {info.encoding} segments; the cap is {max_segments}"
         )
     return text, info
+
+
+# every Latin-1 / Latin Extended-A character GSM-7 lacks, folded once at import
+_FOLD_TABLE: dict[int, str] = {ord(c): v for c, v in _FOLD_EXTRA.items() if c not in _ALL_GSM}
+for _code in range(0xA0, 0x250):
+    _c = chr(_code)
+    if _c not in _ALL_GSM and _code not in _FOLD_TABLE:
+        _f = _fold_char(_c)
+        if _f != _c:
+            _FOLD_TABLE[_code] = _f
