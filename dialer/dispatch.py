@@ -15,7 +15,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from dialer.cadence import Cadence, Step, next_step
-from dialer.domain import Attempt, Channel, Contact, Decision, Outcome, Phone, PhoneType, Suppression
+from dialer.domain import Account, Attempt, Channel, Contact, Decision, Outcome, Phone, PhoneType, Suppression
 from dialer.local_time import locate
 from dialer.policy import Policy, decide
 
@@ -55,7 +55,7 @@ def _candidates(phones: Sequence[Phone], channel: Channel) -> list[Phone]:
 
 
 def _try_phones(
-    state_account: object,
+    state_account: Account,
     phones: Sequence[Phone],
     channel: Channel,
     history: Sequence[Attempt],
@@ -64,9 +64,6 @@ def _try_phones(
     policy: Policy,
 ) -> tuple[Phone | None, list[tuple[str, Decision]], datetime | None]:
     """First phone decide() allows now; else the earliest not_before among the others."""
-    from dialer.domain import Account
-
-    assert isinstance(state_account, Account)
     decisions: list[tuple[str, Decision]] = []
     earliest: datetime | None = None
     for phone in _candidates(phones, channel):
@@ -81,7 +78,7 @@ def _try_phones(
 
 
 def plan_account(
-    account: object,
+    account: Account,
     phones: Sequence[Phone],
     history: Sequence[Attempt],
     fallback: str | None,
@@ -91,9 +88,6 @@ def plan_account(
     cadence: Cadence,
 ) -> Plan:
     """The one thing to do for this account at ``now``."""
-    from dialer.domain import Account
-
-    assert isinstance(account, Account)
     if not phones:
         return Plan("done", note="no phones")
     if fallback:

@@ -664,9 +664,11 @@ class Worker:
         elif plan.channel is Channel.VOICE and fallback_due(plan.step, outcome, history):
             fallback_op, fallback = plan.step.id, plan.step.id
             events.append({"at": now.isoformat(), "kind": "fallback_sms_due", "step": plan.step.id})
-        merged = dict(suppressions)
-        for s in new_stops:
-            merged[s.number] = (*merged.get(s.number, ()), s)
+        merged = suppressions
+        if new_stops:  # what this call just stopped counts for the next plan (copy only then)
+            merged = dict(suppressions)
+            for s in new_stops:
+                merged[s.number] = (*merged.get(s.number, ()), s)
         next_plan = plan_account(
             job.state.account, job.state.phones, history, fallback, merged, now, self.policy, self.cadence
         )
