@@ -427,6 +427,14 @@ def check_settings(settings: Settings, where: Any = lambda loc: "config") -> Non
             seen.add(step.id)
             if (step.offset_days is None) == (step.trigger is None):
                 fail(loc, "a step needs exactly one of offset_days or trigger")
+            if step.channel == "sms" and step.template != "limited":
+                fail((*loc, "template"), "an SMS nobody asked for carries the limited message only: "
+                     "use template = \"limited\" (edit its text in [limited_message.sms])")
+            if step.channel == "voice" and step.template != "ivr":
+                fail((*loc, "template"), "a call runs the IVR: use template = \"ivr\"")
+    if settings.service.telephony == "asterisk" and not settings.company.caller_id:
+        fail(("company", "caller_id"), "real calls must show a caller ID (Lei CE 16.836/2019; Anatel's "
+             "Origem Verificada): set the number callers see")
     _ = Level  # the levels of templates are checked where templates are loaded
 
 

@@ -76,6 +76,12 @@ def test_defaults_load(settings):
             "exactly one of offset_days or trigger",
         ),
         (
+            '[cadence]\nboleto = [{ id = "x", offset_days = 1, channel = "sms", template = "debt_notice" }]\n',
+            "cadence.boleto.0.template",
+            "limited message only",
+        ),
+        ('[service]\ntelephony = "asterisk"\n[company]\ncaller_id = ""\n', "company.caller_id", "caller ID"),
+        (
             '[packs.BR]\ncustom_holidays = [{date = "02-30", name = "x"}]\n',
             "packs.BR.custom_holidays.0.date",
             "not YYYY-MM-DD or MM-DD",
