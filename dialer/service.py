@@ -132,8 +132,13 @@ async def _run_roles(
         if options.api and options.role in ("all", "api"):
             from dialer.api import start_api
 
-            runner = await start_api(runtime, store, telephony, sms)
-            tasks.append(asyncio.create_task(_until(stop, runner.cleanup), name="api"))
+            try:
+                runner = await start_api(runtime, store, telephony, sms)
+            except OSError as exc:  # the port is taken: say what to do, keep dialling
+                log.error("HTTP API not started on %s:%d (%s): set DIALER_HTTP_PORT to a free port",
+                          settings.service.http_host, settings.service.http_port, exc.strerror or exc)
+            else:
+                tasks.append(asyncio.create_task(_until(stop, runner.cleanup), name="api"))
         if options.progress:
             from dialer.console import live_progress
 
