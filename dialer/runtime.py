@@ -15,12 +15,11 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from dialer.cadence import Cadence
-from dialer.clock import Clock, SimulatedClock, SystemClock
+from dialer.clock import Clock, SystemClock
 from dialer.policy import Policy
 from dialer.redis_server import EmbeddedRedis
 from dialer.secret_key import load_secret
@@ -140,10 +139,6 @@ def run_async(main: Any) -> Any:
     except ImportError:  # pragma: no cover
         return asyncio.run(main)
     return uvloop.run(main)
-
-
-def simulated_clock(start: str, speed: float) -> SimulatedClock:
-    return SimulatedClock(datetime.fromisoformat(start), speed)
 
 
 def make_telephony(settings: Settings, clock: Clock, store: Store | None = None, *, realtime: bool = True):  # type: ignore[no-untyped-def]

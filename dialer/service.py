@@ -135,8 +135,12 @@ async def _run_roles(
             try:
                 runner = await start_api(runtime, store, telephony, sms)
             except OSError as exc:  # the port is taken: say what to do, keep dialling
-                log.error("HTTP API not started on %s:%d (%s): set DIALER_HTTP_PORT to a free port",
-                          settings.service.http_host, settings.service.http_port, exc.strerror or exc)
+                log.error(
+                    "HTTP API not started on %s:%d (%s): set DIALER_HTTP_PORT to a free port",
+                    settings.service.http_host,
+                    settings.service.http_port,
+                    exc.strerror or exc,
+                )
             else:
                 tasks.append(asyncio.create_task(_until(stop, runner.cleanup), name="api"))
         if options.progress:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dialer import calling_hours
-from dialer.disclosure import Level, limited_problems, template_fields
+from dialer.disclosure import limited_problems
 from dialer.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -428,22 +428,22 @@ def check_settings(settings: Settings, where: Any = lambda loc: "config") -> Non
             if (step.offset_days is None) == (step.trigger is None):
                 fail(loc, "a step needs exactly one of offset_days or trigger")
             if step.channel == "sms" and step.template != "limited":
-                fail((*loc, "template"), "an SMS nobody asked for carries the limited message only: "
-                     "use template = \"limited\" (edit its text in [limited_message.sms])")
+                fail(
+                    (*loc, "template"),
+                    "an SMS nobody asked for carries the limited message only: "
+                    'use template = "limited" (edit its text in [limited_message.sms])',
+                )
             if step.channel == "voice" and step.template != "ivr":
-                fail((*loc, "template"), "a call runs the IVR: use template = \"ivr\"")
+                fail((*loc, "template"), 'a call runs the IVR: use template = "ivr"')
     if settings.service.telephony == "asterisk" and not settings.company.caller_id:
-        fail(("company", "caller_id"), "real calls must show a caller ID (Lei CE 16.836/2019; Anatel's "
-             "Origem Verificada): set the number callers see")
-    _ = Level  # the levels of templates are checked where templates are loaded
+        fail(
+            ("company", "caller_id"),
+            "real calls must show a caller ID (Lei CE 16.836/2019; Anatel's "
+            "Origem Verificada): set the number callers see",
+        )
 
 
 def _channel(name: str) -> Any:
     from dialer.domain import Channel
 
     return Channel(name)
-
-
-def ensure_fields(template: str, allowed: set[str]) -> list[str]:
-    """Placeholders of ``template`` that are not in ``allowed``."""
-    return sorted(template_fields(template) - allowed)

@@ -714,21 +714,6 @@ class Store:
 
     # ------------------------------------------------------------------ callbacks
 
-    async def request_callback(
-        self, campaign: str, account_id: str, number: str, window: str, now: datetime
-    ) -> None:
-        """A debtor asked for an agent to call back: a queue supervisors work."""
-        entry = _event_json(
-            {
-                "campaign": campaign,
-                "account_id": account_id,
-                "phone": number,
-                "window": window,
-                "requested_at": now.isoformat(),
-            }
-        )
-        await self.r.zadd(keys.CALLBACKS, {entry: to_ms(now)})
-
     async def callbacks(self, limit: int = 500) -> list[dict[str, Any]]:
         return [json.loads(e) for e in await self.r.zrange(keys.CALLBACKS, 0, limit - 1)]
 
@@ -801,10 +786,6 @@ class Store:
             keys.AUDIT, {"at": now.isoformat(), "actor": actor, "kind": kind, "data": _event_json(data)}
         )
 
-    async def add_events(self, campaign: str, account_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        if events:
-            await self.r.rpush(CampaignKeys(campaign).events(account_id), *map(_event_json, events))
-
     async def timeline(self, account_id: str, campaign: str | None = None) -> list[dict[str, Any]]:
         """An account's events across campaigns (or one), oldest first."""
         names = [campaign] if campaign else await self.campaign_names()
@@ -855,9 +836,6 @@ class Store:
             if len(out) >= limit:
                 break
         return out
-
-    async def suppression_count(self) -> int:
-        return int(await self.r.hlen(keys.SUPPRESS))
 
 
 def _suppression_field(s: Suppression) -> str:
