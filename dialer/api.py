@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -196,6 +197,23 @@ async def health_details(request: web.Request) -> web.Response:
             "clock": _now(request).isoformat(),
         }
     )
+
+
+@route("GET", "/api/short-calls", "operator")
+async def short_calls(request: web.Request) -> web.Response:
+    """Answered calls of 6 s or less, per trunk, for a day (Anatel blocks callers at 85 %)."""
+    s = request.app[SERVICES]
+    day = request.query.get("day") or _now(request).strftime("%Y-%m-%d")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        raise InputError("day must be YYYY-MM-DD")
+    raw = await s.store.r.hgetall(f"regua:shortcalls:{day}")
+    trunks: dict[str, dict[str, float]] = {}
+    for key, value in raw.items():
+        trunk, _, kind = key.partition("|")
+        trunks.setdefault(trunk, {"answered": 0, "short": 0})[kind] = int(value)
+    for t in trunks.values():
+        t["ratio"] = round(t["short"] / t["answered"], 4) if t["answered"] else 0.0
+    return web.json_response({"day": day, "threshold": 0.85, "trunks": trunks})
 
 
 # ------------------------------------------------------------------ supervisor

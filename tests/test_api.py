@@ -265,3 +265,16 @@ async def test_admin_edits_prompts_within_their_level(api, tmp_path, monkeypatch
     assert r.status == 400 and "not an audio file" in (await r.json())["error"]
     kinds = [e["kind"] for e in await rig.store.global_audit()]
     assert kinds.count("prompt_change") == 2
+
+
+async def test_short_call_ratio_per_trunk(api):
+    client, rig, runtime = api
+    await rig.store.r.hset(
+        "regua:shortcalls:2026-11-23",
+        mapping={"main|answered": 10, "main|short": 3, "all|answered": 10, "all|short": 3},
+    )
+    r = await client.get("/api/short-calls?day=2026-11-23", headers=bearer("operator"))
+    body = await r.json()
+    assert body["trunks"]["main"] == {"answered": 10, "short": 3, "ratio": 0.3}
+    assert body["threshold"] == 0.85
+    assert (await client.get("/api/short-calls?day=x", headers=bearer("operator"))).status == 400
