@@ -23,7 +23,10 @@ eventfilter = Event: CoreShowChannelsComplete
 CONF
   ;;
 pjsip)
-  [ -n "$TRUNK_HOST" ] || exit 0
+  if [ -z "$TRUNK_HOST" ]; then
+    echo "; no SIP trunk: TRUNK_HOST is not set"
+    exit 0
+  fi
   cat <<CONF
 [trunk]
 type = endpoint

@@ -550,13 +550,23 @@ class AsteriskTelephony:
             call.end_outcome = event.get("Outcome") or call.end_outcome
         elif name == "Hangup" and uid == call.channel_id:
             with contextlib.suppress(ValueError, TypeError):
-                call.cause = int(event.get("Cause", ""))
-            self._spawn(self._complete(call, None, event.get("Cause-txt", "")))
+                call.cause = int(event.get("Cause", "")) or None  # 0: Asterisk does not know
+            if call.answered_at is None and not call.responded:
+                # the OriginateResponse (with its Reason) follows the Hangup of a call that
+                # never came up: give it a moment before classifying on the cause alone
+                self._spawn(self._complete_later(call, event.get("Cause-txt", ""), 2.0))
+            else:
+                self._spawn(self._complete(call, None, event.get("Cause-txt", "")))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._bg.add(task)
         task.add_done_callback(self._bg.discard)
+
+    async def _complete_later(self, call: _Call, detail: str, wait_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(call.done), wait_s)
+        await self._complete(call, None, detail)
 
     async def _complete(self, call: _Call, forced: Outcome | None, detail: str) -> None:
         if call.done.done():
