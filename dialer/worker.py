@@ -284,6 +284,10 @@ class Worker:
 
     async def _write(self, finishes: list[Finish], effects: Effects | None = None) -> None:
         """Write results; if Redis is away, keep them and retry: an outcome is never dropped."""
+        actor = f"worker:{self.consumer}"
+        for f in finishes:  # every timeline event says who did it
+            for event in f.events:
+                event.setdefault("actor", actor)
         delay = 0.5
         # anything due within a scheduler's longest nap (5 s of real time) wakes the schedulers
         soon = self.clock.now() + timedelta(seconds=5 / self.clock.wall_seconds(1.0))

@@ -53,6 +53,7 @@ async def test_sandbox_day_one(rig, tmp_path):
     assert rig.telephony.placed == 0
     timeline = await rig.store.timeline("A0")
     assert timeline[0]["kind"] == "decision" and timeline[0]["reasons"] == ["outside_calling_hours"]
+    assert timeline[0]["actor"] == "worker:w1" and timeline[0]["campaign"] == "c1"
     assert timeline[0]["not_before"] == "2026-11-23T08:00:00-03:00"
 
     await rig.drive(MON_0700.replace(hour=20))
