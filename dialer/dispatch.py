@@ -154,6 +154,33 @@ def plan_account(
     )
 
 
+def next_wake(
+    account: Account,
+    phones: Sequence[Phone],
+    history: Sequence[Attempt],
+    fallback: str | None,
+    now: datetime,
+    cadence: Cadence,
+) -> datetime | None:
+    """When to look at the account again after an attempt (None: the régua is over).
+
+    The next step's local day (or its retry time), without asking the rules: they are asked
+    when the entry comes due, at dispatch, as always. A pending SMS fallback is due now.
+    """
+    if not phones:
+        return None
+    if fallback:
+        return now
+    tz = local_zone(phones, account.region, account.timezone)
+    nxt = next_step(account, history, now.astimezone(tz).date(), cadence)
+    if nxt is None:
+        return None
+    start = datetime.combine(nxt.due_on, time(0), tz)
+    if nxt.not_before is not None and nxt.not_before > start:
+        start = nxt.not_before
+    return max(start, now)
+
+
 def fallback_due(step: Step, outcome: Outcome, history: Sequence[Attempt]) -> bool:
     """Whether a finished call should trigger the step's limited SMS (once per step)."""
     if not step.fallback_sms or outcome not in NOT_REACHED:

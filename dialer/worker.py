@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 
 from dialer.cadence import Cadence
 from dialer.clock import Clock
-from dialer.dispatch import Plan, fallback_due, plan_account
+from dialer.dispatch import Plan, fallback_due, next_wake, plan_account
 from dialer.domain import (
     Attempt,
     Channel,
@@ -550,12 +550,7 @@ class Worker:
     def _next_at(
         self, st: AccountState, history: Sequence[Attempt], fallback: str | None, now: datetime
     ) -> datetime | None:
-        plan = plan_account(st.account, st.phones, history, fallback, {}, now, self.policy, self.cadence)
-        if plan.kind == "done":
-            return None
-        if plan.kind == "later" and plan.at is not None:
-            return plan.at
-        return now
+        return next_wake(st.account, st.phones, history, fallback, now, self.cadence)
 
     async def _after(
         self,
@@ -659,7 +654,7 @@ class Worker:
         stats[f"outcome:{outcome}"] = 1
         stats[f"attempts:{plan.channel}"] = 1
         # what the person asked for, and what the outcome itself implies
-        new_stops = await self._apply_actions(campaign, job, outcome, now, events, stats, effects)
+        await self._apply_actions(campaign, job, outcome, now, events, stats, effects)
         fallback_op = ""
         history = [a for a in job.state.history if a.attempt_id != final.attempt_id] + [final]
         fallback = job.state.fallback
@@ -668,16 +663,8 @@ class Worker:
         elif plan.channel is Channel.VOICE and fallback_due(plan.step, outcome, history):
             fallback_op, fallback = plan.step.id, plan.step.id
             events.append({"at": now.isoformat(), "kind": "fallback_sms_due", "step": plan.step.id})
-        merged = suppressions
-        if new_stops:  # what this call just stopped counts for the next plan (copy only then)
-            merged = dict(suppressions)
-            for s in new_stops:
-                merged[s.number] = (*merged.get(s.number, ()), s)
-        next_plan = plan_account(
-            job.state.account, job.state.phones, history, fallback, merged, now, self.policy, self.cadence
-        )
-        next_at = None if next_plan.kind == "done" else (next_plan.at or now)
-        if next_plan.kind == "done":
+        next_at = next_wake(job.state.account, job.state.phones, history, fallback, now, self.cadence)
+        if next_at is None:
             stats["done"] = 1
         return Finish(
             campaign,

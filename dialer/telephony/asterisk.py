@@ -499,7 +499,9 @@ class AsteriskTelephony:
         except TimeoutError:
             if not call.responded and call.answered_at is None:
                 await self._complete(
-                    call, Outcome.FAILED, "no OriginateResponse within ring timeout + margin"
+                    call,
+                    None if call.cause is not None else Outcome.FAILED,  # the Hangup may have said why
+                    "no OriginateResponse within ring timeout + margin",
                 )
                 return
         except Exception as exc:
