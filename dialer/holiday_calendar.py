@@ -8,6 +8,7 @@ holidays only if the company turns it on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -63,6 +64,16 @@ class HolidayCalendar:
                         pass
             found = self._cache[key] = frozenset(days)
         return found
+
+    def warm(self, years: Iterable[int]) -> None:
+        """Compute every region's holidays for ``years`` now (a service does it at start-up, so
+        the first batches of the day are not slowed by the ``holidays`` library)."""
+        regions: list[str | None] = [None]
+        if self.observe_official:
+            regions += list(holidays.country_holidays(self.country).subdivisions)
+        for year in years:
+            for region in regions:
+                self.days(region, year)
 
     def is_holiday(self, day: date, region: str | None) -> bool:
         return day in self.days(region, day.year)

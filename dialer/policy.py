@@ -113,6 +113,12 @@ class Policy:
             )
         return cls(packs=packs, min_days_past_due_voice=settings.policy.min_days_past_due_voice)
 
+    def warm(self, years: Iterable[int]) -> None:
+        """Load every pack's holiday calendars for ``years`` (at a worker's start)."""
+        years = tuple(years)
+        for pack in self.packs.values():
+            pack.calendar.warm(years)
+
 
 def _custom_holiday(text: str, name: str, regions: Iterable[str]) -> CustomHoliday:
     if len(text) == 5:

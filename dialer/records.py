@@ -42,21 +42,27 @@ def pack_account(a: Account) -> str:
     )
 
 
+_METHODS = {m.value: m for m in PaymentMethod}
+_STATUSES = {s.value: s for s in AccountStatus}
+_CHANNELS = {c.value: c for c in Channel}
+_OUTCOMES = {o.value: o for o in Outcome}
+
+
 def unpack_account(account_id: str, text: str) -> Account:
     name, due, amount, currency, method, status, region, tz, vb, vd, boleto = text.split(SEP)
     return Account(
-        account_id=account_id,
-        name=name,
-        due_date=date.fromisoformat(due),
-        amount=Decimal(amount),
-        currency=currency,
-        payment_method=PaymentMethod(method),
-        status=AccountStatus(status),
-        region=region or None,
-        timezone=tz or None,
-        verify_birth_year_hash=vb or None,
-        verify_digits_hash=vd or None,
-        boleto_line=boleto or None,
+        account_id,
+        name,
+        date.fromisoformat(due),
+        Decimal(amount),
+        currency,
+        _METHODS[method],
+        _STATUSES[status],
+        region or None,
+        tz or None,
+        vb or None,
+        vd or None,
+        boleto or None,
     )
 
 
@@ -98,12 +104,4 @@ def pack_attempt(a: Attempt) -> str:
 
 def unpack_attempt(account_id: str, attempt_id: str, text: str) -> Attempt:
     phone, channel, ms, outcome, step = text.split(SEP)
-    return Attempt(
-        account_id=account_id,
-        phone=phone,
-        channel=Channel(channel),
-        at=from_ms(ms),
-        outcome=Outcome(outcome),
-        attempt_id=attempt_id,
-        step_id=step,
-    )
+    return Attempt(account_id, phone, _CHANNELS[channel], from_ms(ms), _OUTCOMES[outcome], attempt_id, step)

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dialer import keys
@@ -35,18 +36,25 @@ from dialer.records import from_ms, pack_attempt, to_ms, unpack_account, unpack_
 # The asyncio client packs commands in Python; the sync client uses hiredis when it is
 # installed. Our hot path sends long pipelines of scripts: pack them with hiredis too.
 try:
-    from redis.connection import HiredisRespSerializer
-    from redis.utils import HIREDIS_AVAILABLE
+    import hiredis
 
     class _HiredisConnectionImpl(aioredis.Connection):
-        _packer = HiredisRespSerializer()
-
         def pack_command(self, *args: Any) -> list[bytes]:
-            return self._packer.pack(*args)  # type: ignore[no-any-return]
+            # straight to hiredis (str, bytes, int and float arguments); a multi-word command
+            # name ("SCRIPT LOAD") is split as redis-py does
+            name = args[0]
+            if isinstance(name, str) and " " in name:
+                args = (*name.split(), *args[1:])
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:  # bytearray / memoryview arguments: as bytes, like redis-py
+                args = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args)
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError as exc:
+                raise DataError(str(exc)) from exc
 
-    _HiredisConnection: type[aioredis.Connection] | None = (
-        _HiredisConnectionImpl if HIREDIS_AVAILABLE else None
-    )
+    _HiredisConnection: type[aioredis.Connection] | None = _HiredisConnectionImpl
 except ImportError:  # pragma: no cover - hiredis is a pinned dependency
     _HiredisConnection = None
 
@@ -298,7 +306,8 @@ def _queue(pipe: Any, script: Any, keys_: Sequence[str], args: Sequence[Any]) ->
 
 
 def _event_json(event: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
+    # orjson: the same compact JSON as json.dumps, several times faster on the hot path
+    return orjson.dumps(event, default=str).decode()
 
 
 class Store:
@@ -638,17 +647,28 @@ class Store:
         if not effects:
             return
         async with self.r.pipeline(transaction=False) as p:
-            for s in effects.suppressions:
-                p.hset(keys.SUPPRESS, _suppression_field(s), suppression_to_json(s, now, actor))
-            for kind, data in effects.audit:
-                p.xadd(
-                    keys.AUDIT,
-                    {"at": now.isoformat(), "actor": actor, "kind": kind, "data": _event_json(data)},
+            # one command per kind for the whole batch (the stream takes one XADD per event)
+            if effects.suppressions:
+                p.hset(
+                    keys.SUPPRESS,
+                    mapping={
+                        _suppression_field(s): suppression_to_json(s, now, actor)
+                        for s in effects.suppressions
+                    },
                 )
-            for cb in effects.callbacks:
-                p.zadd(keys.CALLBACKS, {_event_json(cb): to_ms(now)})
-            for link, campaign, account_id in effects.links:
-                p.hset(keys.LINKS, link, f"{campaign}\x1f{account_id}")
+            at = now.isoformat()
+            for kind, data in effects.audit:
+                p.xadd(keys.AUDIT, {"at": at, "actor": actor, "kind": kind, "data": _event_json(data)})
+            if effects.callbacks:
+                score = to_ms(now)
+                p.zadd(keys.CALLBACKS, {_event_json(cb): score for cb in effects.callbacks})
+            if effects.links:
+                p.hset(
+                    keys.LINKS,
+                    mapping={
+                        link: f"{campaign}\x1f{account_id}" for link, campaign, account_id in effects.links
+                    },
+                )
             if effects.sms:  # one hash a day: one command for the whole batch, kept 30 days
                 day_key = f"{keys.SMS_MESSAGE}{now.date().isoformat()}"
                 p.hset(

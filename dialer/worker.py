@@ -83,6 +83,7 @@ class _Job:
     drop: bool = False  # the contact was never made: forget the claimed attempt
     requeue_at: datetime | None = None
     day_key: str = ""  # the per-phone daily counter this contact was counted on
+    pay_event: dict[str, Any] | None = None  # the payment-link SMS sent after the call
     extra_events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -119,10 +120,17 @@ class Worker:
         self.redis_ok = True
         self._reclaim_every = 10.0
         self._last_reclaim = -1e9
+        self._warm()
+
+    def _warm(self) -> None:
+        """Holiday calendars of this year and the next, loaded before the first batch."""
+        year = self.clock.now().year
+        self.policy.warm((year, year + 1))
 
     def reconfigure(self, runtime: Any) -> None:
         """New rules, cadence and texts from an admin's change: used from the next batch on."""
         self.settings, self.policy, self.cadence = runtime.settings, runtime.policy, runtime.cadence
+        self._warm()
 
     # ------------------------------------------------------------------ loops
 
@@ -405,8 +413,19 @@ class Worker:
             to_run = await self._global_phone_caps(campaign, to_run, finishes, now)
         if to_run:
             await asyncio.gather(*(self._execute(campaign, job) for job in to_run))
+            after = self.clock.now()
+            # the payment links verified debtors asked for, sent together (one outbox batch)
+            paying = [
+                j for j in to_run if j.result and any(a.kind == "payment_link" for a in j.result.actions)
+            ]
+            if paying:
+                await asyncio.gather(*(self._send_payment_link(campaign, j, after, effects) for j in paying))
+            # contacts never made give their day's count back
+            if unplaced := [j.day_key for j in to_run if j.drop and j.day_key]:
+                await self.store.uncount_phone_days(unplaced)
+            after_iso = after.isoformat()
             for job in to_run:
-                finishes.append(await self._after(campaign, job, suppressions, effects))
+                finishes.append(self._after(campaign, job, effects, after, after_iso))
         return finishes
 
     async def _global_phone_caps(
@@ -552,24 +571,16 @@ class Worker:
     ) -> datetime | None:
         return next_wake(st.account, st.phones, history, fallback, now, self.cadence)
 
-    async def _after(
-        self,
-        campaign: str,
-        job: _Job,
-        suppressions: dict[str, tuple[Suppression, ...]],
-        effects: Effects,
-    ) -> Finish:
-        now = self.clock.now()
+    def _after(self, campaign: str, job: _Job, effects: Effects, now: datetime, now_iso: str) -> Finish:
+        """The attempt's outcome, what it implies, and when to look at the account again."""
         plan, attempt = job.plan, job.attempt
         assert plan.step is not None and plan.phone is not None and attempt is not None
         events = _decision_events(plan, attempt.at)
         stats: dict[str, int] = {}
         if job.drop:
-            if job.day_key:  # no contact was made: give the day's count back
-                await self.store.uncount_phone_days([job.day_key])
             events.append(
                 {
-                    "at": now.isoformat(),
+                    "at": now_iso,
                     "kind": "not_placed",
                     "channel": plan.channel,
                     "phone": plan.phone.number,
@@ -600,7 +611,7 @@ class Worker:
             }
             if job.result.sandbox:
                 info["sandbox"] = True
-            events.extend({"at": now.isoformat(), **e} for e in job.result.events)
+            events.extend({"at": now_iso, **e} for e in job.result.events)
         else:
             outcome = Outcome.SMS_FAILED if job.error or job.sms_result is None else Outcome.SMS_SENT
             if (
@@ -639,7 +650,7 @@ class Worker:
         )
         events.append(
             {
-                "at": now.isoformat(),
+                "at": now_iso,
                 "kind": "attempt",
                 "attempt": attempt.attempt_id,
                 "channel": attempt.channel.value,
@@ -654,7 +665,7 @@ class Worker:
         stats[f"outcome:{outcome}"] = 1
         stats[f"attempts:{plan.channel}"] = 1
         # what the person asked for, and what the outcome itself implies
-        await self._apply_actions(campaign, job, outcome, now, events, stats, effects)
+        self._apply_actions(campaign, job, outcome, now_iso, events, stats, effects)
         fallback_op = ""
         history = [a for a in job.state.history if a.attempt_id != final.attempt_id] + [final]
         fallback = job.state.fallback
@@ -662,7 +673,7 @@ class Worker:
             fallback_op, fallback = "-", None
         elif plan.channel is Channel.VOICE and fallback_due(plan.step, outcome, history):
             fallback_op, fallback = plan.step.id, plan.step.id
-            events.append({"at": now.isoformat(), "kind": "fallback_sms_due", "step": plan.step.id})
+            events.append({"at": now_iso, "kind": "fallback_sms_due", "step": plan.step.id})
         next_at = next_wake(job.state.account, job.state.phones, history, fallback, now, self.cadence)
         if next_at is None:
             stats["done"] = 1
@@ -677,12 +688,12 @@ class Worker:
             events=events,
         )
 
-    async def _apply_actions(
+    def _apply_actions(
         self,
         campaign: str,
         job: _Job,
         outcome: Outcome,
-        now: datetime,
+        now_iso: str,
         events: list[dict[str, Any]],
         stats: dict[str, int],
         effects: Effects,
@@ -711,20 +722,21 @@ class Worker:
                         "account_id": job.item.account_id,
                         "phone": number,
                         "window": action.data.get("window", ""),
-                        "requested_at": now.isoformat(),
+                        "requested_at": now_iso,
                     }
                 )
                 stats["callbacks"] = stats.get("callbacks", 0) + 1
             elif action.kind == "payment_link":
-                await self._send_payment_link(campaign, job, now, events, effects)
+                if job.pay_event is not None:  # sent by _send_payment_link before
+                    events.append(job.pay_event)
                 stats["payment_links"] = stats.get("payment_links", 0) + 1
-            events.append({"at": now.isoformat(), "kind": "action", "action": action.kind, **action.data})
+            events.append({"at": now_iso, "kind": "action", "action": action.kind, **action.data})
         if stops:
             effects.suppressions.extend(stops)
             for s in stops:
                 events.append(
                     {
-                        "at": now.isoformat(),
+                        "at": now_iso,
                         "kind": "suppressed",
                         "phone": s.number,
                         "channel": s.channel.value if s.channel else "*",
@@ -745,9 +757,7 @@ class Worker:
                 )
         return stops
 
-    async def _send_payment_link(
-        self, campaign: str, job: _Job, now: datetime, events: list[dict[str, Any]], effects: Effects
-    ) -> None:
+    async def _send_payment_link(self, campaign: str, job: _Job, now: datetime, effects: Effects) -> None:
         """The verified debtor asked for it on this call: a full-level SMS is allowed."""
         from dialer import payment_links as pl
 
@@ -765,22 +775,23 @@ class Worker:
         message = SmsMessage(plan.phone.number, text, job.attempt.attempt_id + ":pay", campaign, "full")
         try:
             result = await self.sms.send(message)
-            events.append(
-                {
-                    "at": now.isoformat(),
-                    "kind": "sms",
-                    "level": "full",
-                    "purpose": "payment_link",
-                    "phone": plan.phone.number,
-                    "message_id": result.message_id,
-                    "segments": result.segments,
-                    "sandbox": result.sandbox,
-                }
-            )
+            job.pay_event = {
+                "at": now.isoformat(),
+                "kind": "sms",
+                "level": "full",
+                "purpose": "payment_link",
+                "phone": plan.phone.number,
+                "message_id": result.message_id,
+                "segments": result.segments,
+                "sandbox": result.sandbox,
+            }
         except (SmsRetryable, SmsPermanent) as exc:
-            events.append(
-                {"at": now.isoformat(), "kind": "sms_failed", "purpose": "payment_link", "error": str(exc)}
-            )
+            job.pay_event = {
+                "at": now.isoformat(),
+                "kind": "sms_failed",
+                "purpose": "payment_link",
+                "error": str(exc),
+            }
 
 
 def _step_id(plan: Plan) -> str | None:
@@ -788,7 +799,23 @@ def _step_id(plan: Plan) -> str | None:
 
 
 def _decision_events(plan: Plan, at: datetime) -> list[dict[str, Any]]:
+    if not plan.decisions:
+        return []
+    at_iso, step = at.isoformat(), _step_id(plan)
+    # tuples and enums go to JSON as they are (orjson): no copies on the hot path
     return [
-        {"at": at.isoformat(), "kind": "decision", "step": _step_id(plan), "phone": number, **d.as_dict()}
+        {
+            "at": at_iso,
+            "kind": "decision",
+            "step": step,
+            "phone": number,
+            "allowed": d.allowed,
+            "channel": d.channel,
+            "reasons": d.reasons,
+            "not_before": d.not_before.isoformat() if d.not_before is not None else None,
+            "time_zones": d.time_zones,
+            "pack": d.pack,
+            "region": d.region,
+        }
         for number, d in plan.decisions
     ]

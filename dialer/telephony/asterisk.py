@@ -335,6 +335,8 @@ class _Call:
     amd: str | None = None
     end_outcome: str | None = None
     channels: set[str] = field(default_factory=set)
+    action_key: str = ""  # server|ActionID of its Originate
+    watchdog: asyncio.Task[None] | None = None
 
 
 class AsteriskTelephony:
@@ -438,10 +440,28 @@ class AsteriskTelephony:
         except TelephonyDown:
             await self.pacer.release(trunk.name, request.campaign, request.attempt_id)
             raise
+        # counted before any await: calls picked in the same instant see each other
+        server.active_calls += 1
         cid = channel_id(request.attempt_id)
         loop = asyncio.get_running_loop()
         call = _Call(request, cid, server, trunk, loop.create_future())
         call.channels.add(cid)
+        try:
+            await self._originate(request, call, server, trunk, cid)
+            return await call.done
+        finally:
+            if call.watchdog is not None:
+                call.watchdog.cancel()
+            self.calls.pop(cid, None)
+            if call.action_key:
+                self.by_action.pop(call.action_key, None)
+            server.active_calls = max(0, server.active_calls - 1)
+            await self.pacer.release(trunk.name, request.campaign, request.attempt_id)
+
+    async def _originate(
+        self, request: CallRequest, call: _Call, server: AmiServer, trunk: TrunkSettings, cid: str
+    ) -> None:
+        """Register the attempt for the IVR and send the Originate; ``call.done`` resolves later."""
         await self.store.ivr_register(
             request.attempt_id,
             {
@@ -453,7 +473,6 @@ class AsteriskTelephony:
             ttl_s=self.cfg.ring_timeout_s + self.cfg.max_call_s + 600,
         )
         self.calls[cid] = call
-        server.active_calls += 1
         action = {
             "Action": "Originate",
             "Channel": dial_string(trunk.channel, request.phone.number),
@@ -471,24 +490,14 @@ class AsteriskTelephony:
                 f"REGUA_TRUNK={trunk.name}",
             ],
         }
-        try:
-            if server.manager is None or not server.usable:
-                raise TelephonyDown(f"Asterisk {server.name} went away before the call was placed")
-            act = panoramisk.actions.Action(action)
-            key = f"{server.name}|{act.action_id}"
-            self.by_action[key] = call
-            future = server.manager.send_action(act)
-            self.placed += 1
-            watchdog = asyncio.create_task(self._watch(call, future))
-            try:
-                return await call.done
-            finally:
-                watchdog.cancel()
-        finally:
-            self.calls.pop(cid, None)
-            self.by_action = {k: v for k, v in self.by_action.items() if v is not call}
-            server.active_calls = max(0, server.active_calls - 1)
-            await self.pacer.release(trunk.name, request.campaign, request.attempt_id)
+        if server.manager is None or not server.usable:
+            raise TelephonyDown(f"Asterisk {server.name} went away before the call was placed")
+        act = panoramisk.actions.Action(action)
+        call.action_key = f"{server.name}|{act.action_id}"
+        self.by_action[call.action_key] = call
+        future = server.manager.send_action(act)
+        self.placed += 1
+        call.watchdog = asyncio.create_task(self._watch(call, future))
 
     async def _watch(self, call: _Call, originate: asyncio.Future[Any]) -> None:
         """Close the attempt whatever happens: response timeout, call too long, lost server."""
