@@ -54,6 +54,7 @@ class Step:
 class Cadence:
     steps: Mapping[str, tuple[Step, ...]]  # payment method -> steps
     _dated: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
+    _triggered: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: object) -> Cadence:
@@ -88,6 +89,10 @@ class Cadence:
             for method, steps in self.steps.items()
         }
         object.__setattr__(self, "_dated", dated)
+        triggered = {
+            method: tuple(s for s in steps if s.trigger is not None) for method, steps in self.steps.items()
+        }
+        object.__setattr__(self, "_triggered", triggered)
 
     def dated(self, method: str) -> tuple[Step, ...]:
         """The steps with an offset, in cadence order (sorted once)."""
@@ -153,18 +158,21 @@ def next_step(
     """
     if account.status is not AccountStatus.OPEN:
         return None
-    steps = cadence.steps.get(account.payment_method.value, ())
-    mine = [a for a in history if a.account_id == account.account_id]
+    method = account.payment_method  # a StrEnum: the same key as its value
+    account_id = account.account_id
+    mine = [a for a in history if a.account_id == account_id]
+    dated = cadence._dated.get(method, ())
+    if not mine and not events:  # the common case at load time: the first dated step not past
+        return _first_step(account, dated, today)
     by_step: dict[str, list[Attempt]] = {}
     for a in mine:
-        by_step.setdefault(a.step_id, []).append(a)
-    if not mine and not events:  # the common case at load time: the first dated step not past
-        return _first_step(account, cadence.dated(account.payment_method.value), today)
+        if a.step_id in by_step:
+            by_step[a.step_id].append(a)
+        else:
+            by_step[a.step_id] = [a]
 
     # a triggered step runs once per event, on the event's date
-    for step in steps:
-        if step.trigger is None:
-            continue
+    for step in cadence._triggered.get(method, ()) if events else ():
         for event in sorted(events, key=lambda e: e.on, reverse=True):
             if event.kind != step.trigger or event.on > today:
                 continue
@@ -173,25 +181,28 @@ def next_step(
                 return _pending(step, event.on, since)
 
     days = (today - account.due_date).days
-    dated = cadence.dated(account.payment_method.value)
-    last_worked = max((s.offset_days or 0 for s in dated if by_step.get(s.id)), default=None)
-    candidates = []
+    last_worked: int | None = None  # dated steps are in offset order: the last one tried
     for s in dated:
-        if last_worked is not None and (s.offset_days or 0) < last_worked:
+        if s.id in by_step:
+            last_worked = s.offset_days or 0
+    candidates = []
+    latest_due: Step | None = None  # catch-up: only the latest overdue step runs
+    for s in dated:
+        offset = s.offset_days or 0
+        if last_worked is not None and offset < last_worked:
             continue
         tries = by_step.get(s.id)
         if tries and _step_done(s, tries):
             continue
         candidates.append(s)
-    due_now = [s for s in candidates if (s.offset_days or 0) <= days]
-    if due_now:
-        step = due_now[-1]  # catch-up: only the latest overdue step runs
-        if _condition_holds(step, mine):
-            return _pending(
-                step,
-                account.due_date + timedelta(days=step.offset_days or 0),
-                by_step.get(step.id, ()),
-            )
+        if offset <= days:
+            latest_due = s
+    if latest_due is not None and _condition_holds(latest_due, mine):
+        return _pending(
+            latest_due,
+            account.due_date + timedelta(days=latest_due.offset_days or 0),
+            by_step.get(latest_due.id, ()),
+        )
     reached = any(a.outcome is Outcome.ANSWERED_VERIFIED for a in mine)
     for step in candidates:
         if step.when == "not_reached_yet" and reached:
@@ -204,14 +215,18 @@ def next_step(
 def _first_step(account: Account, dated: Sequence[Step], today: date) -> NextStep | None:
     """No history yet: the latest step already due (catch-up), else the first one ahead."""
     days = (today - account.due_date).days
-    due_now = [s for s in dated if (s.offset_days or 0) <= days]
-    if due_now:
-        step = due_now[-1]
-        if step.when != "previous_call_unanswered":  # no call yet: that condition cannot hold
-            return NextStep(step, account.due_date + timedelta(days=step.offset_days or 0), None, 1)
-    for step in dated:
-        if (step.offset_days or 0) > days:
-            return NextStep(step, account.due_date + timedelta(days=step.offset_days or 0), None, 1)
+    due: Step | None = None
+    ahead: Step | None = None
+    for s in dated:  # in offset order
+        if (s.offset_days or 0) <= days:
+            due = s
+        else:
+            ahead = s
+            break
+    if due is not None and due.when != "previous_call_unanswered":  # no call yet: cannot hold
+        return NextStep(due, account.due_date + timedelta(days=due.offset_days or 0), None, 1)
+    if ahead is not None:
+        return NextStep(ahead, account.due_date + timedelta(days=ahead.offset_days or 0), None, 1)
     return None
 
 

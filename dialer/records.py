@@ -99,7 +99,7 @@ def from_ms(ms: int | str) -> datetime:
 
 
 def pack_attempt(a: Attempt) -> str:
-    return SEP.join([a.phone, a.channel.value, str(to_ms(a.at)), a.outcome.value, a.step_id])
+    return SEP.join([a.phone, a.channel, str(to_ms(a.at)), a.outcome, a.step_id])
 
 
 def unpack_attempt(account_id: str, attempt_id: str, text: str) -> Attempt:

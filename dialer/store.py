@@ -288,7 +288,7 @@ class CampaignInfo:
 def phone_day_key(number: str, channel: Channel, day: date) -> str:
     """The counter of contacts to one phone on one channel on one local day, across campaigns."""
     # one hash tag for every counter: a batch is counted by one script, on a cluster too
-    return f"{keys.PREFIX}:{{phones}}:{number}:{channel.value}:{day.isoformat()}"
+    return f"{keys.PREFIX}:{{phones}}:{number}:{channel}:{day.isoformat()}"
 
 
 def _hour_bucket(items: Sequence[Finish]) -> str:
