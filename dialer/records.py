@@ -81,13 +81,11 @@ def pack_phone(p: Phone) -> str:
     )
 
 
+_CONSENTS = {(v, s): Consent(voice=v, sms=s) for v in (True, False) for s in (True, False)}
+
+
 def unpack_phone(number: str, text: str) -> Phone:
-    return Phone(
-        number=number,
-        phone_type=_TYPE_BACK[text[0]],
-        provided_by_debtor=text[1] == "1",
-        consent=Consent(voice=text[2] == "1", sms=text[3] == "1"),
-    )
+    return Phone(number, _TYPE_BACK[text[0]], text[1] == "1", _CONSENTS[text[2] == "1", text[3] == "1"])
 
 
 def to_ms(t: datetime) -> int:

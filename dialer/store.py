@@ -323,6 +323,9 @@ class Store:
         self._count = client.register_script(COUNT)
         self._finish = client.register_script(FINISH)
         self._transition = client.register_script(TRANSITION)
+        # the worker's XREADGROUP replies are read as Redis sends them (no dict per entry)
+        self._raw_streams: Any = aioredis.Redis(connection_pool=client.connection_pool)
+        self._raw_streams.set_response_callback("XREADGROUP", _as_sent)
 
     @classmethod
     async def connect(cls, url: str, *, check: bool = True) -> Store:
@@ -536,18 +539,24 @@ class Store:
         streams = {CampaignKeys(c).work: ">" for c in campaigns}
         by_key = {CampaignKeys(c).work: c for c in campaigns}
         try:
-            reply = await self.r.xreadgroup(keys.GROUP, consumer, streams, count=count, block=block_ms)
+            reply = await self._raw_streams.xreadgroup(
+                keys.GROUP, consumer, streams, count=count, block=block_ms
+            )
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
                 for c in campaigns:
                     await self.ensure_group(c)
                 return []
             raise
+        # the reply as Redis sent it (RESP2 list or RESP3 map): [stream, [[id, [field, value]]]]
         items = []
-        for stream, entries in reply or []:
+        for stream, entries in reply.items() if isinstance(reply, dict) else reply or ():
+            campaign = by_key[stream]
             for entry_id, fields in entries:
-                if fields and "a" in fields:
-                    items.append(WorkItem(by_key[stream], entry_id, fields["a"]))
+                for j in range(0, len(fields or ()), 2):  # a deleted entry comes back with none
+                    if fields[j] == "a":
+                        items.append(WorkItem(campaign, entry_id, fields[j + 1]))
+                        break
         return items
 
     async def reclaim(self, campaign: str, consumer: str, min_idle_ms: int, count: int) -> list[WorkItem]:
@@ -585,8 +594,7 @@ class Store:
         raw = await self._load(keys=[k.account(a) for a in account_ids])
         out: list[AccountState | None] = []
         for account_id, flat in zip(account_ids, raw, strict=True):
-            h = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
-            out.append(parse_account_hash(account_id, h) if h else None)
+            out.append(parse_account_fields(account_id, flat) if flat else None)
         return out
 
     async def suppressions(self, numbers: Iterable[str]) -> dict[str, tuple[Suppression, ...]]:
@@ -890,27 +898,41 @@ def suppression_from_json(field_name: str, value: str) -> Suppression | None:
         return None
 
 
-def parse_account_hash(account_id: str, h: Mapping[str, str]) -> AccountState | None:
-    packed = h.get("a")
-    if packed is None:
-        return None
-    account = unpack_account(account_id, packed)
+def parse_account_fields(account_id: str, flat: Sequence[str]) -> AccountState | None:
+    """An account hash as HGETALL returns it (field, value, field, value, ...)."""
+    packed: str | None = None
+    hv, lock, fallback = "0", None, None
     phones = []
     history = []
-    for f, v in h.items():
-        if f.startswith("p:"):
+    for i in range(0, len(flat), 2):
+        f, v = flat[i], flat[i + 1]
+        kind = f[:2]
+        if kind == "p:":
             phones.append(unpack_phone(f[2:], v))
-        elif f.startswith("h:"):
+        elif kind == "h:":
             history.append(unpack_attempt(account_id, f[2:], v))
-    history.sort(key=lambda a: a.at)
+        elif f == "a":
+            packed = v
+        elif f == "hv":
+            hv = v
+        elif f == "lk":
+            lock = v
+        elif f == "fb":
+            fallback = v
+    if packed is None:
+        return None
+    history.sort(key=_attempt_time)
     return AccountState(
-        account=account,
-        phones=tuple(phones),
-        history=tuple(history),
-        hv=int(h.get("hv", 0)),
-        lock=h.get("lk"),
-        fallback=h.get("fb"),
+        unpack_account(account_id, packed), tuple(phones), tuple(history), int(hv), lock, fallback
     )
+
+
+def _as_sent(response: Any, **options: Any) -> Any:
+    return response
+
+
+def _attempt_time(a: Attempt) -> datetime:
+    return a.at
 
 
 def _safe_url(url: str) -> str:
