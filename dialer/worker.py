@@ -49,7 +49,7 @@ from dialer.records import pack_attempt
 from dialer.settings import Settings
 from dialer.store import AccountState, Effects, Finish, Store, WorkItem, phone_day_key
 from dialer.telephony import CallRequest, CallResult, IvrAction, Telephony
-from sms_gateway.base import SmsGateway, SmsMessage
+from sms_gateway.base import SmsGateway, SmsMessage, send_all
 from sms_gateway.encoding import cap_segments
 
 log = logging.getLogger("regua.worker")
@@ -412,7 +412,7 @@ class Worker:
         if to_run:
             to_run = await self._global_phone_caps(campaign, to_run, finishes, now)
         if to_run:
-            await asyncio.gather(*(self._execute(campaign, job) for job in to_run))
+            await self._execute_all(campaign, to_run)
             after = self.clock.now()
             # the payment links verified debtors asked for, sent together (one outbox batch)
             paying = [
@@ -487,41 +487,70 @@ class Worker:
             await self.store.uncount_phone_days(over)
         return allowed
 
-    async def _execute(self, campaign: str, job: _Job) -> None:
+    async def _execute_all(self, campaign: str, jobs: list[_Job]) -> None:
+        """Place the calls (concurrently) and send the SMS (as one batch) of these jobs."""
+        calls = [self._call(campaign, job) for job in jobs if job.plan.channel is Channel.VOICE]
+        texts = [job for job in jobs if job.plan.channel is not Channel.VOICE]
+        if texts:
+            calls.append(self._send_limited(campaign, texts))
+        await asyncio.gather(*calls)
+
+    def _language(self, job: _Job) -> str:
+        assert job.plan.phone is not None
+        account = job.state.account
+        loc = locate(job.plan.phone.number, account.region, account.timezone)
+        return LANGUAGE_BY_PACK.get(loc.country, self.settings.service.language)
+
+    async def _call(self, campaign: str, job: _Job) -> None:
         plan, attempt = job.plan, job.attempt
         assert plan.phone is not None and plan.step is not None and attempt is not None
-        loc = locate(plan.phone.number, job.state.account.region, job.state.account.timezone)
-        language = LANGUAGE_BY_PACK.get(loc.country, self.settings.service.language)
+        request = CallRequest(
+            attempt.attempt_id, campaign, job.state.account, plan.phone, plan.step.id, self._language(job)
+        )
         async with self._sem:
-            if plan.channel is Channel.VOICE:
-                request = CallRequest(
-                    attempt.attempt_id, campaign, job.state.account, plan.phone, plan.step.id, language
-                )
-                try:
-                    job.result = await self.telephony.place_call(request)
-                except TelephonyDown as exc:
-                    job.drop, job.error = True, str(exc)
-                except Exception as exc:  # a backend bug must not lose the entry
-                    log.exception("voice backend failed on %s", attempt.attempt_id)
-                    job.result = CallResult(Outcome.FAILED, detail=f"backend error: {exc}")
+            try:
+                job.result = await self.telephony.place_call(request)
+            except TelephonyDown as exc:
+                job.drop, job.error = True, str(exc)
+            except Exception as exc:  # a backend bug must not lose the entry
+                log.exception("voice backend failed on %s", attempt.attempt_id)
+                job.result = CallResult(Outcome.FAILED, detail=f"backend error: {exc}")
+
+    async def _send_limited(self, campaign: str, jobs: list[_Job]) -> None:
+        """The limited SMS of each job (a step or a call's fallback), sent as one batch."""
+        sms = self.settings.sms
+        messages: list[SmsMessage] = []
+        sending: list[_Job] = []
+        for job in jobs:
+            plan, attempt = job.plan, job.attempt
+            assert plan.phone is not None and attempt is not None
+            text = render_limited(
+                self.settings.limited_message.sms,
+                self._language(job),
+                job.state.account,
+                self.settings.company,
+            )
+            try:
+                text, _ = cap_segments(text, sms.max_segments, fold=sms.fold_accents)
+            except ValueError as exc:  # over the segment cap: refused, recorded, never sent
+                job.error = f"not sent: {exc}"
             else:
-                text = render_limited(
-                    self.settings.limited_message.sms, language, job.state.account, self.settings.company
-                )
-                try:
-                    text, _ = cap_segments(
-                        text, self.settings.sms.max_segments, fold=self.settings.sms.fold_accents
-                    )
-                    message = SmsMessage(plan.phone.number, text, attempt.attempt_id, campaign, "limited")
-                    job.sms_result = await self.sms.send(message)
-                except ValueError as exc:  # over the segment cap: refused, recorded, never sent
-                    job.error = f"not sent: {exc}"
-                except SmsRetryable as exc:
-                    job.drop, job.error = True, str(exc)
-                    job.requeue_at = self.clock.now() + self.config.retry_sms_after
-                except SmsPermanent as exc:
-                    job.error = str(exc)
-                job.extra_events.append({"kind": "sms", "level": "limited", "text": text})
+                messages.append(SmsMessage(plan.phone.number, text, attempt.attempt_id, campaign, "limited"))
+                sending.append(job)
+            job.extra_events.append({"kind": "sms", "level": "limited", "text": text})
+        if not messages:
+            return
+        results = await send_all(self.sms, messages)
+        for job, result in zip(sending, results, strict=True):
+            if isinstance(result, SmsRetryable):
+                job.drop, job.error = True, str(result)
+                job.requeue_at = self.clock.now() + self.config.retry_sms_after
+            elif isinstance(result, SmsPermanent):
+                job.error = str(result)
+            elif isinstance(result, BaseException):
+                raise result  # Redis or a bug: the batch stays pending and is worked again
+            else:
+                job.sms_result = result
 
     async def _reconcile(
         self, campaign: str, item: WorkItem, state: AccountState, existing: Attempt, now: datetime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,3 +38,15 @@ class SmsGateway(Protocol):
     async def close(self) -> None: ...
 
     def health(self) -> dict[str, Any]: ...
+
+
+async def send_all(gateway: SmsGateway, messages: Sequence[SmsMessage]) -> list[SendResult | BaseException]:
+    """Send a batch; per message its result or the exception it raised (SmsRetryable, ...).
+
+    A gateway with a native batch call (``send_many``, e.g. the sandbox outbox: one Redis
+    script for the batch) uses it; any other sends them concurrently.
+    """
+    many = getattr(gateway, "send_many", None)
+    if many is not None:
+        return list(await many(messages))
+    return list(await asyncio.gather(*(gateway.send(m) for m in messages), return_exceptions=True))

@@ -48,6 +48,7 @@ def _ucs2_cost(c: str) -> int:
 _ALL_GSM = _BASIC | _EXT
 
 
+@lru_cache(maxsize=4096)  # a régua sends the same few texts with different first names
 def analyse(text: str) -> SmsInfo:
     """Encoding, length in units and the segments the text is cut into."""
     gsm = _ALL_GSM.issuperset(text)
@@ -94,6 +95,7 @@ _FOLD_EXTRA = {
 }
 
 
+@lru_cache(maxsize=4096)
 def fold_to_gsm(text: str) -> str:
     """Replace characters GSM-7 lacks by their closest GSM-7 form (``ã`` -> ``a``).
 

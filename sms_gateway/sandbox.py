@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -10,6 +11,7 @@ import redis.asyncio as aioredis
 from dialer import keys
 from dialer.clock import Clock
 from sms_gateway.base import SendResult, SmsMessage
+from sms_gateway.encoding import analyse
 
 SEND = """
 -- ARGV: now, then (key, to, text, campaign, level) per message; one call for a whole batch
@@ -45,9 +47,6 @@ class SandboxSms:
         self.sent = 0
 
     async def send(self, message: SmsMessage) -> SendResult:
-        from sms_gateway.encoding import analyse
-
-        info = analyse(message.text)
         future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
         self._queue.append((message, future))
         if self._flushing is None or self._flushing.done():
@@ -55,9 +54,22 @@ class SandboxSms:
         message_id, duplicate = await future
         if not duplicate:
             self.sent += 1
-        return SendResult(
-            "sandbox", str(message_id), info.segments, info.encoding, 0.0, bool(duplicate), sandbox=True
-        )
+        return _result(message, message_id, bool(duplicate))
+
+    async def send_many(self, messages: Sequence[SmsMessage]) -> list[SendResult | BaseException]:
+        """A whole batch in one script call (the worker's path)."""
+        if not messages:
+            return []
+        args: list[str] = [self.clock.now().isoformat()]
+        for m in messages:
+            args += [m.idempotency_key, m.to, m.text, m.campaign, m.level]
+        replies = await self._script(keys=[keys.SMS_SENT, keys.OUTBOX], args=args)
+        out: list[SendResult | BaseException] = []
+        for m, (message_id, duplicate) in zip(messages, replies, strict=True):
+            if not int(duplicate):
+                self.sent += 1
+            out.append(_result(m, str(message_id), bool(int(duplicate))))
+        return out
 
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # let every send of this tick join the batch
@@ -84,3 +96,8 @@ class SandboxSms:
 
     def health(self) -> dict[str, Any]:
         return {"provider": "sandbox", "state": "up", "sandbox": True, "sent": self.sent}
+
+
+def _result(message: SmsMessage, message_id: str, duplicate: bool) -> SendResult:
+    info = analyse(message.text)
+    return SendResult("sandbox", message_id, info.segments, info.encoding, 0.0, duplicate, sandbox=True)

@@ -15,11 +15,12 @@ import pytest
 from dialer import keys
 from dialer.campaign_file import RowDefaults
 from dialer.domain import Channel, Outcome
-from dialer.errors import HeaderError
+from dialer.errors import HeaderError, SmsPermanent, SmsRetryable
 from dialer.ingest import load_file
 from dialer.keys import CampaignKeys
 from dialer.scheduler import Scheduler
 from dialer.store import Store
+from sms_gateway.base import SendResult, SmsMessage
 from tests.runtime_helpers import campaign_csv, make_rig
 
 MON_0700 = datetime.fromisoformat("2026-11-23T07:00:00-03:00")
@@ -304,3 +305,67 @@ async def test_a_phone_in_two_campaigns_is_called_once_a_day(rig, tmp_path):
     (a,) = await rig.store.load_accounts("one", ["A3"])
     days = sorted(x.at.date() for s in (a, b) for x in s.history if x.channel is Channel.VOICE)
     assert len(days) == len(set(days))  # never two calls to that phone on the same day
+
+
+class ScriptedSms:
+    """An SMS gateway whose provider answers by destination: ``retry`` (throttled),
+    ``permanent`` (refused for good), anything else accepted. No batch call, so the worker
+    goes through ``send_all``'s concurrent path, as with the HTTP providers."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+        self.accepted: list[SmsMessage] = []
+
+    async def send(self, message: SmsMessage) -> SendResult:
+        answer = self.answers.get(message.to)
+        if answer == "retry":
+            raise SmsRetryable("429 Too Many Requests", retry_after=30)
+        if answer == "permanent":
+            raise SmsPermanent("21211: the 'To' number is not a valid phone number")
+        self.accepted.append(message)
+        return SendResult("scripted", f"SM{len(self.accepted)}")
+
+    async def close(self) -> None:
+        return None
+
+    def health(self) -> dict:
+        return {"provider": "scripted"}
+
+
+async def test_fallback_sms_failures_are_retried_or_recorded(rig, tmp_path):
+    """A throttled send is not an attempt: it is retried later and sent once. A refused send is
+    recorded as sms_failed with the provider's reason. Others in the same batch go out."""
+    rig.clock.set(MON_0700.replace(hour=10))
+    throttled, refused, fine = "+5511987654313", "+5511987654323", "+5511987654333"
+    rig.sms = ScriptedSms({throttled: "retry", refused: "permanent"})  # type: ignore[assignment]
+    rows = [("T3", "11987654313", DUE), ("R3", "11987654323", DUE), ("F3", "11987654333", DUE)]
+    await rig.load(campaign_csv(tmp_path, rows))
+    worker = rig.worker()
+    await rig.drive(rig.clock.now(), worker=worker)  # calls: no answer (3) -> fallback SMS
+
+    def sms_attempts(state):
+        return [a for a in state.history if a.channel is Channel.SMS]
+
+    t, r, f = await rig.store.load_accounts("c1", ["T3", "R3", "F3"])
+    assert sms_attempts(t) == []  # throttled: nothing went out, no attempt recorded
+    assert [a.outcome for a in sms_attempts(r)] == [Outcome.SMS_FAILED]
+    assert [a.outcome for a in sms_attempts(f)] == [Outcome.SMS_SENT]
+    events = await rig.store.timeline("T3")
+    (not_placed,) = [e for e in events if e["kind"] == "not_placed"]
+    assert not_placed["channel"] == "sms" and "429" in not_placed["error"]
+    due = await rig.store.r.zscore(CampaignKeys("c1").schedule, "T3")
+    assert due == (rig.clock.now() + worker.config.retry_sms_after).timestamp() * 1000
+    (refusal,) = [
+        e for e in await rig.store.timeline("R3") if e["kind"] == "attempt" and e["channel"] == "sms"
+    ]
+    assert refusal["outcome"] == "sms_failed" and "21211" in refusal["error"]
+
+    # the provider recovers: the throttled SMS goes out once, at its retry time
+    rig.sms.answers = {}  # type: ignore[attr-defined]
+    await rig.drive(rig.clock.now() + timedelta(minutes=30), step=timedelta(minutes=5), worker=worker)
+    (t,) = await rig.store.load_accounts("c1", ["T3"])
+    assert [a.outcome for a in sms_attempts(t)] == [Outcome.SMS_SENT]
+    assert [m.to for m in rig.sms.accepted].count(throttled) == 1  # type: ignore[attr-defined]
+    assert [m.to for m in rig.sms.accepted].count(fine) == 1  # type: ignore[attr-defined]

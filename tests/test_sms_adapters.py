@@ -20,7 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from dialer.errors import ConfigError, SmsPermanent, SmsRetryable
-from sms_gateway.base import SmsGateway, SmsMessage
+from sms_gateway.base import SmsGateway, SmsMessage, send_all
 from sms_gateway.encoding import analyse
 from sms_gateway.factory import gateway_from_settings, gateway_from_urls, provider_from_url
 from sms_gateway.http_json import HttpJsonSms
@@ -612,5 +612,31 @@ async def test_sandbox_and_resilient_wiring(redis_url, settings):
             gateway_from_settings(settings.model_copy(update={"service": service}), StoreLike(), None),
             SandboxSms,
         )
+    finally:
+        await client.aclose()
+
+
+async def test_sandbox_batch_sends_each_key_once(redis_url):
+    """send_many (the worker's path) and send (one message) share the outbox and its keys:
+    a key already sent is never written twice, in the same batch or a later one."""
+    from datetime import datetime
+
+    from dialer import keys
+    from dialer.clock import ManualClock
+
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    await client.delete(keys.OUTBOX, keys.SMS_SENT)
+    try:
+        sms = SandboxSms(client, ManualClock(datetime.fromisoformat("2026-11-23T10:00:00-03:00")))
+        first = [SmsMessage(f"+55119876543{i:02d}", f"Olá {i}", f"c:k{i}", "c", "limited") for i in range(5)]
+        results = await send_all(sms, [*first, first[2]])  # a key twice in one batch
+        assert [r.duplicate for r in results] == [False] * 5 + [True]  # type: ignore[union-attr]
+        assert results[5].message_id == results[2].message_id  # type: ignore[union-attr]
+        assert results[0].encoding == "UCS-2" and results[0].sandbox  # type: ignore[union-attr]
+        again = await sms.send(first[4])
+        assert again.duplicate and again.message_id == results[4].message_id  # type: ignore[union-attr]
+        outbox = await client.xrange(keys.OUTBOX)
+        assert sorted(f["key"] for _, f in outbox) == [f"c:k{i}" for i in range(5)]
+        assert sms.sent == 5
     finally:
         await client.aclose()
