@@ -73,7 +73,15 @@ class SmsRetryable(SmsError):
 
 
 class SmsPermanent(SmsError):
-    """The provider refused the message for good (invalid number, blocked, bad auth)."""
+    """The provider refused the message for good (invalid number, blocked, bad auth).
+
+    ``opted_out``: the provider refused because the recipient unsubscribed there (e.g. Twilio
+    21610 after a STOP reply): the number is suppressed for SMS, as if they had told us.
+    """
+
+    def __init__(self, message: str, *, opted_out: bool = False) -> None:
+        super().__init__(message)
+        self.opted_out = opted_out
 
 
 class RetryLater(ReguaError):

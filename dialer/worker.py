@@ -84,6 +84,7 @@ class _Job:
     requeue_at: datetime | None = None
     day_key: str = ""  # the per-phone daily counter this contact was counted on
     pay_event: dict[str, Any] | None = None  # the payment-link SMS sent after the call
+    sms_opted_out: bool = False  # the SMS provider says the recipient unsubscribed there
     extra_events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -547,6 +548,7 @@ class Worker:
                 job.requeue_at = self.clock.now() + self.config.retry_sms_after
             elif isinstance(result, SmsPermanent):
                 job.error = str(result)
+                job.sms_opted_out = result.opted_out
             elif isinstance(result, BaseException):
                 raise result  # Redis or a bug: the batch stays pending and is worked again
             else:
@@ -736,6 +738,12 @@ class Worker:
             stops.append(
                 Suppression(number, SuppressionReason.INVALID_NUMBER, None, None, f"call:{campaign}")
             )
+        if job.sms_opted_out:
+            stops.append(
+                Suppression(
+                    number, SuppressionReason.OPT_OUT, Channel.SMS, None, f"sms-provider:{self.sms.name}"
+                )
+            )
         for action in actions:
             if action.kind == "wrong_number":
                 stops.append(
@@ -815,6 +823,7 @@ class Worker:
                 "sandbox": result.sandbox,
             }
         except (SmsRetryable, SmsPermanent) as exc:
+            job.sms_opted_out = isinstance(exc, SmsPermanent) and exc.opted_out
             job.pay_event = {
                 "at": now.isoformat(),
                 "kind": "sms_failed",

@@ -8,7 +8,7 @@ Message resource (``sid``, ``status``); an error carries ``code``, ``message``,
 Mapping: HTTP 429 (code 20429, never processed by Twilio, safe to retry), 5xx and
 code 21611 (the sender's queue is full) are retryable; 401 (code 20003) and every
 other 4xx (21211 invalid ``To``, 21610 the recipient replied STOP, 21408 region not
-enabled, …) are permanent. Twilio takes no idempotency key on this endpoint: the key
+enabled, …) are permanent; 21610 is flagged ``opted_out`` so the number is suppressed for SMS. Twilio takes no idempotency key on this endpoint: the key
 rides on the ``StatusCallback`` URL as ``regua_key`` so a receipt names its attempt.
 """
 
@@ -26,6 +26,7 @@ from sms_gateway.http_transport import HttpReply, HttpTransport, cost_of
 
 TWILIO_API = "https://api.twilio.com"
 RETRYABLE_CODES = frozenset({20429, 21611})
+OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
 FAILED_STATUSES = frozenset({"failed", "undelivered", "canceled"})
 
 
@@ -123,7 +124,10 @@ class TwilioSms:
         retryable = None
         if isinstance(code, int) and code in RETRYABLE_CODES:
             retryable = True
-        raise self._http.error_for(reply, detail, retryable=retryable)
+        error = self._http.error_for(reply, detail, retryable=retryable)
+        if code == OPTED_OUT and isinstance(error, SmsPermanent):
+            error.opted_out = True  # the recipient replied STOP to this sender at Twilio
+        raise error
 
     async def close(self) -> None:
         await self._http.close()

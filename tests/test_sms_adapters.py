@@ -351,10 +351,53 @@ async def test_twilio_unsubscribed_recipient_is_permanent(twilio):
     twilio.unsubscribed.add("+5511987654321")
     gw = twilio_gateway(twilio)
     try:
-        with pytest.raises(SmsPermanent, match="21610 Attempt to send to unsubscribed recipient"):
+        with pytest.raises(SmsPermanent, match="21610 Attempt to send to unsubscribed recipient") as refused:
             await gw.send(message())
+        assert refused.value.opted_out  # the worker suppresses the number for SMS
+        twilio.fail_next(Fault(400, twilio_error(21211, "Invalid 'To' Phone Number", 400)))
+        with pytest.raises(SmsPermanent, match="21211") as invalid:
+            await gw.send(message(key="other"))
+        assert not invalid.value.opted_out
     finally:
         await gw.close()
+
+
+async def test_worker_suppresses_a_number_twilio_reports_unsubscribed(twilio, redis_url, settings, tmp_path):
+    """Twilio 21610 (the person replied STOP to our sender there) is an opt-out: the number is
+    suppressed for SMS at once, audited, and never texted again; calls are not affected."""
+    from datetime import datetime, timedelta
+
+    from tests.runtime_helpers import campaign_csv, make_rig
+
+    start = datetime.fromisoformat("2026-11-23T10:00:00-03:00")  # Monday; D+13
+    rig = await make_rig(redis_url, settings, start)
+    gw = twilio_gateway(twilio)
+    rig.sms = gw  # type: ignore[assignment]
+    stopped, other = "+5511987654313", "+5511987654323"  # both: no answer -> fallback SMS
+    twilio.unsubscribed.add(stopped)
+    try:
+        rows = [("U3", "11987654313", "10/11/2026"), ("K3", "11987654323", "10/11/2026")]
+        await rig.load(campaign_csv(tmp_path, rows), campaign="tw")
+        await rig.drive(start)
+        sup = {e["number"]: e for e in await rig.store.suppression_list()}
+        assert set(sup) == {stopped}
+        assert sup[stopped]["reason"] == "opt_out" and sup[stopped]["channel"] == "sms"
+        assert sup[stopped]["source"] == "sms-provider:twilio"
+        events = await rig.store.timeline("U3")
+        assert any(e["kind"] == "suppressed" and e["channel"] == "sms" for e in events)
+
+        def texts_to(number: str) -> int:
+            return sum(1 for r in twilio.requests if r.form.get("To") == number)
+
+        assert texts_to(stopped) == 1 and texts_to(other) == 1
+        await rig.drive(start + timedelta(days=10), step=timedelta(hours=3))
+        assert texts_to(stopped) == 1  # never again
+        assert texts_to(other) > 1  # the régua went on texting the other debtor
+        (u3,) = await rig.store.load_accounts("tw", ["U3"])
+        assert sum(1 for a in u3.history if a.channel.value == "voice") > 1  # calls go on
+    finally:
+        await gw.close()
+        await rig.store.close()
 
 
 # ---------------------------------------------------------------- Zenvia's wire shape
