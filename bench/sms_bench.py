@@ -135,7 +135,7 @@ def run() -> dict[str, float]:
         server.terminate()
         server.wait(10)
     print(
-        f"sms: {N:,} messages through ResilientSms(Twilio adapter) with Redis idempotency = {rate:,.0f} SMS/s "
+        f"sms: {N:,} messages through ResilientSms(Twilio adapter) with Redis idempotency and the shared rate limit = {rate:,.0f} SMS/s "
         f"from one process, {CONCURRENCY} in flight ({recorded:,} recorded, {duplicates} duplicates); "
         f"target >= {TARGET}/s"
     )

@@ -17,7 +17,8 @@
    the claim so a later attempt may send; a cancelled send keeps it (in doubt).
 2. **Choice of provider**: the primary while its circuit is closed and it has failed
    fewer than ``failover_after`` times for this message, else the secondary.
-3. **Rate limit**: a token bucket per provider (``rate`` messages/second, ``burst``).
+3. **Rate limit**: a token bucket per provider (``rate`` messages/second, ``burst``), kept
+   in Redis so every worker process shares it (in memory when there is no Redis).
 4. **Retries**: on ``SmsRetryable``, up to ``max_attempts`` in all, waiting an
    exponential back-off with full jitter (never less than the provider's
    ``retry_after``; a ``retry_after`` beyond ``max_delay`` goes back to the caller).
@@ -112,6 +113,7 @@ class ResiliencePolicy:
     circuit_cool_down: float = 30.0
     sending_timeout: float = 300.0
     idempotency: bool = True
+    shared_rate: bool = True  # with Redis: one rate per provider across every process
 
 
 class TokenBucket:
@@ -133,6 +135,50 @@ class TokenBucket:
         self._tokens -= 1  # reserve now: a negative balance is the queue ahead
         if self._tokens < 0:
             await self.timing.sleep(-self._tokens / self.rate)
+
+
+# KEYS[1] bucket hash; ARGV rate per second, burst, now (ms since the epoch). Reserves one
+# token (the balance may go negative: that is the queue ahead) and returns the wait in ms.
+RESERVE = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1]) or burst
+local ts = tonumber(b[2]) or now
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+else
+  now = ts  -- another host's clock ran ahead: never refill backwards
+end
+tokens = tokens - 1
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 60000)
+if tokens >= 0 then return 0 end
+return math.ceil(-tokens * 1000 / rate)
+"""
+
+
+class SharedTokenBucket:
+    """The same bucket, kept in Redis: every worker process sending through this provider
+    shares its ``rate`` (a provider's limit is per account, not per process)."""
+
+    def __init__(self, redis: aioredis.Redis, key: str, rate: float, burst: float, timing: Timing) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self.key = key
+        self.timing = timing
+        self._reserve = redis.register_script(RESERVE)
+
+    async def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        try:
+            wait_ms = await self._reserve(
+                keys=[self.key], args=[self.rate, self.burst, int(self.timing.wall() * 1000)]
+            )
+        except Exception as exc:
+            raise SmsRetryable("sms: the rate limiter (Redis) is unavailable; nothing was sent") from exc
+        if int(wait_ms) > 0:
+            await self.timing.sleep(int(wait_ms) / 1000)
 
 
 CircuitState = Literal["closed", "open", "half_open"]
@@ -194,7 +240,7 @@ class CircuitBreaker:
 @dataclass
 class Lane:
     gateway: SmsGateway
-    bucket: TokenBucket
+    bucket: TokenBucket | SharedTokenBucket
     breaker: CircuitBreaker
 
 
@@ -226,8 +272,8 @@ class ResilientSms:
         self.policy = policy
         self.redis = redis
         self.rng = rng or random.Random()
-        self.primary = self._lane(primary, primary_lane)
-        self.secondary = self._lane(secondary, secondary_lane) if secondary is not None else None
+        self.primary = self._lane(primary, primary_lane, "primary")
+        self.secondary = self._lane(secondary, secondary_lane, "secondary") if secondary is not None else None
         self.name = primary.name if secondary is None else f"{primary.name}|{secondary.name}"
         self._claim = redis.register_script(CLAIM) if redis is not None else None
         self._record = redis.register_script(RECORD) if redis is not None else None
@@ -237,10 +283,16 @@ class ResilientSms:
         self.retries = 0
         self.failovers = 0
 
-    def _lane(self, gateway: SmsGateway, lane: LanePolicy) -> Lane:
+    def _lane(self, gateway: SmsGateway, lane: LanePolicy, role: str) -> Lane:
+        bucket: TokenBucket | SharedTokenBucket
+        if self.redis is not None and self.policy.shared_rate:
+            key = f"{keys.PREFIX}:sms:rate:{role}:{gateway.name}"
+            bucket = SharedTokenBucket(self.redis, key, lane.rate, lane.burst, self.timing)
+        else:
+            bucket = TokenBucket(lane.rate, lane.burst, self.timing)
         return Lane(
             gateway,
-            TokenBucket(lane.rate, lane.burst, self.timing),
+            bucket,
             CircuitBreaker(self.policy.circuit_failures, self.policy.circuit_cool_down, self.timing),
         )
 
@@ -364,7 +416,11 @@ class ResilientSms:
                 self.failovers += 1
                 if attempt > 0:
                     log.warning("sms %s: failing over to %s", message.idempotency_key, lane.gateway.name)
-            await lane.bucket.acquire()
+            try:
+                await lane.bucket.acquire()
+            except BaseException:
+                lane.breaker.release_trial()  # nothing was tried on this provider
+                raise
             try:
                 result = await lane.gateway.send(message)
             except SmsRetryable as exc:

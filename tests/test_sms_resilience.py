@@ -26,6 +26,7 @@ from sms_gateway.resilient import (
     RealTiming,
     ResiliencePolicy,
     ResilientSms,
+    SharedTokenBucket,
     TokenBucket,
 )
 from tests.sms_servers import Fault, TwilioServer, ZenviaServer, twilio_error
@@ -454,3 +455,39 @@ async def test_twilio_throttles_then_zenvia_takes_over(r):
             assert health["duplicates"] == 1 and health["primary"]["rate_per_s"] == 50
         finally:
             await gw.close()
+
+
+async def test_the_rate_is_shared_by_every_process_through_redis(r):
+    """Two wrappers (two worker processes) on one provider account share its rate: together
+    they wait as one queue would, not each at the full rate."""
+    timing = FakeTiming()  # wall time stands still: every wait comes from the shared bucket
+    lane = LanePolicy(rate=20, burst=1)
+    a, b = (
+        ResilientSms(
+            Scripted("twilio"),
+            redis=r,
+            policy=ResiliencePolicy(idempotency=True),
+            primary_lane=lane,
+            timing=timing,
+            rng=random.Random(1),
+        )
+        for _ in range(2)
+    )
+    waits: list[float] = []
+
+    async def send(gw: ResilientSms, i: int) -> None:
+        before = len(timing.slept)
+        await gw.send(msg(f"shared-{i}"))
+        waits.extend(timing.slept[before:])
+
+    timing.advance = lambda seconds: None  # type: ignore[method-assign]
+    for i in range(20):
+        await send(a if i % 2 else b, i)
+    # one token at once, then 50 ms more for each message, whichever process sends it
+    assert sorted(waits) == [pytest.approx(0.05 * k) for k in range(1, 20)]
+    assert isinstance(a.primary.bucket, SharedTokenBucket)
+
+
+async def test_without_redis_the_rate_is_kept_in_memory():
+    gw = resilient(Scripted("p"), timing=FakeTiming())
+    assert isinstance(gw.primary.bucket, TokenBucket)
