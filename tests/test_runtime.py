@@ -6,6 +6,7 @@ Everything here runs against the real redis-server the test session started.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from collections import Counter
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 
 from dialer import keys
 from dialer.campaign_file import RowDefaults
-from dialer.domain import Channel, Outcome
+from dialer.domain import Channel, Decision, Outcome
 from dialer.errors import HeaderError, SmsPermanent, SmsRetryable
 from dialer.ingest import load_file
 from dialer.keys import CampaignKeys
@@ -56,6 +57,9 @@ async def test_sandbox_day_one(rig, tmp_path):
     assert timeline[0]["kind"] == "decision" and timeline[0]["reasons"] == ["outside_calling_hours"]
     assert timeline[0]["actor"] == "worker:w1" and timeline[0]["campaign"] == "c1"
     assert timeline[0]["not_before"] == "2026-11-23T08:00:00-03:00"
+    # the event carries the whole Decision (the worker writes it field by field, for speed)
+    assert {f.name for f in dataclasses.fields(Decision)} <= set(timeline[0])
+    assert timeline[0]["time_zones"] == ["America/Sao_Paulo"] and timeline[0]["pack"] == "BR"
 
     await rig.drive(MON_0700.replace(hour=20))
     state = await accounts(rig.store)
