@@ -307,6 +307,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers or settings.service.workers,
         grace_s=args.grace,
         progress=sys.stdout.isatty() if args.progress is None else args.progress,
+        progress_every_s=60.0,  # without a terminal: a status line per campaign a minute
         api=not args.no_api,
         config_path=args.config,
     )
@@ -336,7 +337,7 @@ def _demo(args: argparse.Namespace) -> int:
     if settings.service.telephony != "sandbox" or not settings.service.sms_provider.startswith("sandbox"):
         raise InputError("the demo runs on the sandbox only (unset DIALER_TELEPHONY / sms_provider)")
     clock = SimulatedClock(datetime.fromisoformat(args.start), args.speed)
-    _setup_logging(quiet=True)
+    _setup_logging(quiet=sys.stdout.isatty())
 
     async def main() -> int:
         from dialer.campaign_file import RowDefaults
@@ -368,7 +369,10 @@ def _demo(args: argparse.Namespace) -> int:
         if args.seconds:
             asyncio.get_running_loop().call_later(args.seconds, stop.set)
         return await serve(
-            settings, ServeOptions(progress=sys.stdout.isatty(), grace_s=5), clock=clock, stop=stop
+            settings,
+            ServeOptions(progress=sys.stdout.isatty(), progress_every_s=10.0, grace_s=5),
+            clock=clock,
+            stop=stop,
         )
 
     from dialer.runtime import run_async

@@ -1,9 +1,11 @@
-"""Live progress in the terminal while ``serve`` / ``demo`` run (rich)."""
+"""Progress while ``serve`` / ``demo`` run: a live table on a terminal (rich), one log line
+per campaign every so often otherwise (a log file, systemd, a container)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from rich.console import Group
@@ -14,6 +16,8 @@ from rich.text import Text
 
 from dialer.clock import Clock
 from dialer.store import Store
+
+log = logging.getLogger("regua.progress")
 
 OUTCOMES = [
     "answered_verified",
@@ -106,3 +110,39 @@ async def live_progress(store: Store, clock: Clock, stop: asyncio.Event, *, tele
                 live.update(render(statuses, now, backend))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
+
+
+def summary_line(status: dict[str, Any]) -> str:
+    """One campaign's progress as one line of text."""
+    c = status["counters"]
+    reasons = sorted(
+        ((k.split(":", 1)[1], v) for k, v in c.items() if k.startswith("blocked:")), key=lambda kv: -kv[1]
+    )
+    held = ", ".join(f"{r} {n}" for r, n in reasons[:3]) or "nothing"
+    return (
+        f"campaign {status['name']} {status['state']}: {status['contacts']} contacts, "
+        f"{status['scheduled']} scheduled, {status['queued']} queued, {status['in_flight']} in flight; "
+        f"{c.get('attempts:voice', 0)} calls ({c.get('outcome:answered_verified', 0)} verified, "
+        f"{c.get('outcome:voicemail', 0)} machine, "
+        f"{c.get('outcome:no_answer', 0) + c.get('outcome:busy', 0)} no answer/busy), "
+        f"{c.get('outcome:sms_sent', 0)} SMS, {c.get('done', 0)} done; held back by the rules: {held}"
+    )
+
+
+async def log_progress(store: Store, clock: Clock, stop: asyncio.Event, every_s: float) -> None:
+    """Without a terminal: a line per campaign every ``every_s`` seconds, and a last one at stop."""
+    while True:
+        stopping = stop.is_set()
+        try:
+            statuses = await snapshot(store)
+        except Exception as exc:  # Redis away: say so, keep trying
+            log.warning("progress: Redis unreachable (%s); retrying", exc)
+        else:
+            now = clock.now().astimezone().strftime("%a %Y-%m-%d %H:%M")
+            for status in statuses:
+                if status["state"] not in ("archived",):
+                    log.info("[clock %s] %s", now, summary_line(status))
+        if stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)

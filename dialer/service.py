@@ -36,7 +36,8 @@ class ServeOptions:
     role: str = "all"  # all | scheduler | worker | api | ivr
     workers: int = 1
     grace_s: float = 30.0
-    progress: bool = False
+    progress: bool = False  # the live table (a terminal)
+    progress_every_s: float = 0.0  # else a log line per campaign this often (0: none)
     realtime_calls: bool = True
     api: bool = True
     config_path: str | None = None
@@ -149,6 +150,14 @@ async def _run_roles(
             tasks.append(
                 asyncio.create_task(
                     live_progress(store, runtime.clock, stop, telephony=telephony), name="progress"
+                )
+            )
+        elif options.progress_every_s > 0 and options.role in ("all", "scheduler"):
+            from dialer.console import log_progress
+
+            tasks.append(
+                asyncio.create_task(
+                    log_progress(store, runtime.clock, stop, options.progress_every_s), name="progress"
                 )
             )
         if callable(on_ready):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,4 +152,42 @@ def test_serve_then_audit_answers_why(cli, redis_url, tmp_path: Path):
     decisions = [e for e in events if e["kind"] == "decision" and e["channel"] == "voice"]
     assert decisions and decisions[0]["reasons"] == ["no_consent"] and decisions[0]["not_before"] is None
     assert any(e["kind"] == "step_skipped" and e["step"] == "d10_call" for e in events)
-    assert "stopping" in log.read_text()
+    text = log.read_text()
+    assert "stopping" in text
+    # without a terminal, progress is a log line per campaign (the last one written at stop)
+    lines = [line for line in text.splitlines() if "regua.progress" in line]
+    assert lines and "campaign c running: 1 contacts" in lines[-1]
+    assert re.search(r"held back by the rules: no_consent \d+", lines[-1]), lines[-1]
+
+
+def test_summary_line_says_what_a_supervisor_asks():
+    from dialer.console import summary_line
+
+    status = {
+        "name": "nov",
+        "state": "running",
+        "contacts": 400,
+        "scheduled": 300,
+        "queued": 5,
+        "in_flight": 2,
+        "counters": {
+            "attempts:voice": 90,
+            "outcome:answered_verified": 20,
+            "outcome:voicemail": 10,
+            "outcome:no_answer": 30,
+            "outcome:busy": 5,
+            "outcome:sms_sent": 40,
+            "done": 7,
+            "blocked:outside_calling_hours": 50,
+            "blocked:no_consent": 3,
+            "blocked:holiday": 60,
+            "blocked:attempt_cap": 1,
+        },
+    }
+    line = summary_line(status)
+    assert line.startswith("campaign nov running: 400 contacts, 300 scheduled, 5 queued, 2 in flight; ")
+    assert "90 calls (20 verified, 10 machine, 35 no answer/busy), 40 SMS, 7 done" in line
+    # the three biggest reasons, biggest first
+    assert line.endswith("held back by the rules: holiday 60, outside_calling_hours 50, no_consent 3")
+    empty = summary_line({**status, "counters": {}})
+    assert "0 calls" in empty and empty.endswith("held back by the rules: nothing")
