@@ -348,6 +348,37 @@ async def timeline(request: web.Request) -> web.Response:
     return web.json_response(events)
 
 
+@route("POST", "/api/accounts/{account_id}/status", "supervisor")
+async def account_status(request: web.Request) -> web.Response:
+    """``{"status": "paid"|"disputed"|"closed"|"open", "campaign"?: str, "note"?: str}``"""
+    from dialer.domain import AccountStatus
+
+    body = await _json(request)
+    raw = body.get("status")
+    try:
+        status = AccountStatus(str(raw))
+    except ValueError:
+        allowed = ", ".join(s.value for s in AccountStatus)
+        return web.json_response({"error": f"field 'status': {raw!r} is not one of {allowed}"}, status=400)
+    campaign, note = body.get("campaign"), body.get("note", "")
+    if (
+        (campaign is not None and not isinstance(campaign, str))
+        or not isinstance(note, str)
+        or len(note) > 500
+    ):
+        return web.json_response(
+            {"error": "field 'campaign' must be a string and 'note' a string of at most 500 characters"},
+            status=400,
+        )
+    account_id = request.match_info["account_id"]
+    changes = await request.app[SERVICES].store.set_account_status(
+        account_id, status, _now(request), _actor(request), note=note, campaign=campaign
+    )
+    if not changes:
+        return web.json_response({"error": f"account {account_id!r} is in no campaign"}, status=404)
+    return web.json_response({"account": account_id, "status": status, "campaigns": changes})
+
+
 @route("GET", "/api/callbacks", "supervisor")
 async def callbacks(request: web.Request) -> web.Response:
     return web.json_response(await request.app[SERVICES].store.callbacks())

@@ -136,6 +136,16 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--campaign", help="limit to one campaign (or, alone: its lifecycle events)")
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser(
+        "account",
+        help="mark an account paid / disputed / closed (every campaign stops at once) or open again",
+    )
+    s.add_argument("account_id")
+    s.add_argument("--status", required=True, choices=["paid", "disputed", "closed", "open"])
+    s.add_argument("--campaign", help="only in this campaign (default: every campaign holding it)")
+    s.add_argument("--note", default="", help="why, for the audit trail (e.g. the payment reference)")
+    s.add_argument("--json", action="store_true")
+
     s = sub.add_parser("outbox", help="SMS the sandbox gateway 'sent'")
     s.add_argument("--limit", type=int, default=50)
     s.add_argument("--json", action="store_true")
@@ -514,6 +524,34 @@ async def _audit(args: argparse.Namespace, settings: Settings, store: Any) -> in
             f"{e.get('at', '')}  {e.get('campaign', ''):<12} {e.get('kind', ''):<16} "
             + json.dumps(rest, ensure_ascii=False, default=str)
         )
+    return 0
+
+
+@_handler("account")
+async def _account(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    from dialer.domain import AccountStatus
+
+    changes = await store.set_account_status(
+        args.account_id,
+        AccountStatus(args.status),
+        datetime.now(UTC),
+        _actor(),
+        note=args.note,
+        campaign=args.campaign,
+    )
+    if not changes:
+        where = f"campaign {args.campaign!r}" if args.campaign else "any campaign"
+        print(
+            f"account {args.account_id!r} is not in {where}: check the id (python -m dialer audit --account ID)",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        _print_json({"account": args.account_id, "status": args.status, "campaigns": changes})
+        return 0
+    for c in changes:
+        what = f"{c['from']} -> {c['to']}" if c["changed"] else f"already {c['to']}"
+        print(f"{args.account_id} in {c['campaign']}: {what}")
     return 0
 
 

@@ -28,10 +28,27 @@ from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dialer import keys
-from dialer.domain import Account, Attempt, Channel, Outcome, Phone, Suppression, SuppressionReason
+from dialer.domain import (
+    Account,
+    AccountStatus,
+    Attempt,
+    Channel,
+    Outcome,
+    Phone,
+    Suppression,
+    SuppressionReason,
+)
 from dialer.errors import StoreError
 from dialer.keys import CampaignKeys
-from dialer.records import from_ms, pack_attempt, to_ms, unpack_account, unpack_attempt, unpack_phone
+from dialer.records import (
+    from_ms,
+    pack_account,
+    pack_attempt,
+    to_ms,
+    unpack_account,
+    unpack_attempt,
+    unpack_phone,
+)
 
 # The asyncio client packs commands in Python; the sync client uses hiredis when it is
 # installed. Our hot path sends long pipelines of scripts: pack them with hiredis too.
@@ -78,6 +95,8 @@ for i = 2, #KEYS do
       redis.call('ZADD', KEYS[1], 'NX', score, id)
       out[i - 1] = 1
     else
+      -- a plan made on the old data must not be carried out: a worker's claim goes stale
+      redis.call('HINCRBY', key, 'hv', 1)
       redis.call('ZADD', KEYS[1], 'LT', score, id)
       if not p then out[i - 1] = 3 else out[i - 1] = 2 end
     end
@@ -101,6 +120,17 @@ if limit > 0 then
 end
 local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 return {moved, nxt[2] or false}
+"""
+
+SET_STATUS = """
+-- KEYS: account hash, events list, schedule; ARGV: packed account read, the new one,
+-- events JSON, schedule score ('' : leave the schedule alone). 0: changed meanwhile, read again
+if redis.call('HGET', KEYS[1], 'a') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'a', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'hv', 1)
+redis.call('RPUSH', KEYS[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], 'LT', ARGV[4], ARGV[5]) end
+return 1
 """
 
 # Batch scripts: every key of one call belongs to one campaign (one hash tag, one cluster
@@ -323,6 +353,7 @@ class Store:
         self._count = client.register_script(COUNT)
         self._finish = client.register_script(FINISH)
         self._transition = client.register_script(TRANSITION)
+        self._set_status = client.register_script(SET_STATUS)
         # the worker's XREADGROUP replies are read as Redis sends them (no dict per entry)
         self._raw_streams: Any = aioredis.Redis(connection_pool=client.connection_pool)
         self._raw_streams.set_response_callback("XREADGROUP", _as_sent)
@@ -826,6 +857,65 @@ class Store:
                     events.append(event)
         events.sort(key=lambda e: str(e.get("at", "")))
         return events
+
+    async def set_account_status(
+        self,
+        account_id: str,
+        status: AccountStatus,
+        now: datetime,
+        actor: str,
+        *,
+        note: str = "",
+        campaign: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Mark an account paid, disputed, closed or open again, in every campaign that holds
+        it (or one). Takes effect at once: a worker that planned a contact on the old status
+        finds its claim stale and decides again. Reopening puts the account back on the
+        schedule. Returns one entry per campaign holding the account (empty: none does)."""
+        names = [campaign] if campaign else await self.campaign_names()
+        changes: list[dict[str, Any]] = []
+        for name in names:
+            k = CampaignKeys(name)
+            for _ in range(10):  # optimistic: a worker or a load changed the account meanwhile
+                packed = await self.r.hget(k.account(account_id), "a")
+                if packed is None:
+                    break
+                account = unpack_account(account_id, packed)
+                old = account.status
+                if old is status:
+                    changes.append({"campaign": name, "from": old, "to": status, "changed": False})
+                    break
+                event = {"at": now.isoformat(), "kind": "status", "from": old, "to": status, "actor": actor}
+                if note:
+                    event["note"] = note
+                reopen = str(to_ms(now)) if status is AccountStatus.OPEN else ""
+                done = await self._set_status(
+                    keys=[k.account(account_id), k.events(account_id), k.schedule],
+                    args=[
+                        packed,
+                        pack_account(replace(account, status=status)),
+                        _event_json([event]),
+                        reopen,
+                        account_id,
+                    ],
+                )
+                if done:
+                    changes.append({"campaign": name, "from": old, "to": status, "changed": True})
+                    break
+            else:
+                raise StoreError(f"account {account_id} in {name} kept changing; try again")
+        if any(c["changed"] for c in changes):
+            data = {
+                "account": account_id,
+                "status": status,
+                "campaigns": [c["campaign"] for c in changes if c["changed"]],
+            }
+            if note:
+                data["note"] = note
+            await self.audit_global(now, actor, "account_status", data)
+            if status is AccountStatus.OPEN:
+                await self.wake()
+        return changes
 
     async def campaign_audit(self, campaign: str) -> list[dict[str, Any]]:
         out = []

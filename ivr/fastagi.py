@@ -27,7 +27,8 @@ log = logging.getLogger("regua.fastagi")
 
 MAX_HEADER_LINES = 128
 MAX_LINE = 8192
-_RESULT = re.compile(r"^200 result=(-?\d*)(?: \((.*?)\))?(?: endpos=(\d+))?\s*$")
+# result: a number, or GET DATA's keys as typed (0-9, *, #, A-D); then (data) and endpos=
+_RESULT = re.compile(r"^200 result=(-?[0-9*#A-D]*)(?: \((.*?)\))?(?: endpos=(\d+))?\s*$")
 
 
 class AgiError(Exception):

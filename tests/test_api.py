@@ -73,6 +73,8 @@ def test_every_route_names_its_role():
         ("DELETE", "/api/suppressions/+5511987654321", "supervisor", 403),
         ("GET", "/healthz", None, 200),
         ("GET", "/api/accounts/nobody/timeline", "supervisor", 404),
+        ("POST", "/api/accounts/nobody/status", None, 401),
+        ("POST", "/api/accounts/nobody/status", "operator", 403),
     ],
 )
 async def test_roles(api, method, path, role, status):
@@ -278,3 +280,36 @@ async def test_short_call_ratio_per_trunk(api):
     assert body["trunks"]["main"] == {"answered": 10, "short": 3, "ratio": 0.3}
     assert body["threshold"] == 0.85
     assert (await client.get("/api/short-calls?day=x", headers=bearer("operator"))).status == 400
+
+
+async def test_account_status_by_api(api, tmp_path):
+    """A supervisor marks an account paid: validated, applied in every campaign, audited."""
+    client, rig, runtime = api
+    await rig.load(campaign_csv(tmp_path, [("A1", "11987654323", "10/11/2026")]), campaign="one")
+    await rig.load(campaign_csv(tmp_path, [("A1", "11987654323", "10/11/2026")]), campaign="two")
+    url = "/api/accounts/A1/status"
+    r = await client.post(url, json={"status": "settled"}, headers=bearer("supervisor"))
+    assert r.status == 400 and "field 'status'" in (await r.json())["error"]
+    r = await client.post(url, json={"status": "paid", "note": 7}, headers=bearer("supervisor"))
+    assert r.status == 400 and "'note'" in (await r.json())["error"]
+    r = await client.post("/api/accounts/NOPE/status", json={"status": "paid"}, headers=bearer("supervisor"))
+    assert r.status == 404
+    r = await client.post(url, json={"status": "paid", "note": "boleto 0042"}, headers=bearer("supervisor"))
+    assert r.status == 200
+    body = await r.json()
+    assert {(c["campaign"], c["from"], c["to"], c["changed"]) for c in body["campaigns"]} == {
+        ("one", "open", "paid", True),
+        ("two", "open", "paid", True),
+    }
+    for campaign in ("one", "two"):
+        (state,) = await rig.store.load_accounts(campaign, ["A1"])
+        assert state.account.status.value == "paid"
+    events = [e for e in await rig.store.timeline("A1") if e["kind"] == "status"]
+    assert len(events) == 2 and all(e["note"] == "boleto 0042" for e in events)
+    assert all(e["actor"] == "api:supervisor" for e in events)
+    (audit,) = [e for e in await rig.store.global_audit() if e["kind"] == "account_status"]
+    assert audit["data"]["campaigns"] == ["one", "two"] and audit["data"]["status"] == "paid"
+    r = await client.post(url, json={"status": "paid", "campaign": "one"}, headers=bearer("supervisor"))
+    assert (await r.json())["campaigns"] == [
+        {"campaign": "one", "from": "paid", "to": "paid", "changed": False}
+    ]

@@ -70,6 +70,22 @@ def test_load_status_lifecycle_audit(cli, tmp_path: Path):
     assert missing.returncode == 1 and "no campaign named 'nope'" in missing.stderr
 
 
+def test_account_status_command(cli, tmp_path: Path):
+    f = tmp_path / "c.csv"
+    f.write_text(HEADER + "A1;Ana;11987654320;10/11/2026;10;sim;sim;1980\n")
+    cli("load", str(f), "--campaign", "nov")
+    out = cli("account", "A1", "--status", "paid", "--note", "boleto 0042")
+    assert out.stdout.strip() == "A1 in nov: open -> paid"
+    again = json.loads(cli("account", "A1", "--status", "paid", "--json").stdout)
+    assert again["campaigns"] == [{"campaign": "nov", "from": "paid", "to": "paid", "changed": False}]
+    (event,) = [e for e in jsonl(cli("audit", "--account", "A1", "--json").stdout) if e["kind"] == "status"]
+    assert event["note"] == "boleto 0042" and event["actor"].startswith("cli:")
+    missing = cli("account", "B9", "--status", "paid", ok=False)
+    assert missing.returncode == 1 and "account 'B9' is not in any campaign" in missing.stderr
+    bad = cli("account", "A1", "--status", "settled", ok=False)
+    assert bad.returncode == 2 and "invalid choice: 'settled'" in bad.stderr
+
+
 def test_wrong_header_refused(cli, tmp_path: Path):
     f = tmp_path / "bad.csv"
     f.write_text("conta;nome\n1;2\n")

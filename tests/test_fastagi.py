@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from dialer import keys
 from dialer.disclosure import Level
 from ivr.agi_app import IvrApp
 from ivr.agi_simulator import CLOSE, DEAD, HANGUP, Peer
@@ -29,6 +30,10 @@ MON_1000 = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
         ("200 result=1 (MACHINE)\n", AgiResult(200, "1", "MACHINE")),
         ("200 result=-1\n", AgiResult(200, "-1")),
         ("200 result= (timeout)\n", AgiResult(200, "", "timeout")),
+        # GET DATA returns the keys as typed: star and the A-D keys are DTMF digits too
+        ("200 result=*\n", AgiResult(200, "*")),
+        ("200 result=12*3 (timeout)\n", AgiResult(200, "12*3", "timeout")),
+        ("200 result=A\n", AgiResult(200, "A")),
     ],
 )
 def test_parse_result(line, expected):
@@ -80,8 +85,9 @@ async def ivr(redis_url, settings, tmp_path):
 
 
 async def result_of(store, attempt: str) -> dict:
-    """The IVR's saved result (the server may still be writing it when the peer has gone)."""
-    for _ in range(100):
+    """The IVR's saved result (the server may still be writing it when the peer has gone, or
+    waiting out a reply the peer never sends: reply_timeout is 2 s)."""
+    for _ in range(250):
         result = await store.ivr_result(attempt)
         if result is not None:
             return result
@@ -221,6 +227,9 @@ async def test_random_callers_never_hear_the_debt_unverified(ivr, script, amd):
     """Whatever a caller presses, times out or hangs up on: what went down the wire at a level
     'full' was only ever played after the right birth year was typed at its question."""
     rig, server, app, audio, catalogue = ivr
+    # every example is a new call on the same attempt: forget the last one's saved result, or
+    # result_of() may read it before this call's is written
+    await rig.store.r.delete(f"{keys.IVR_RESULT}c1:1-0")
     peer = Peer(list(script), amd=amd)
     await asyncio.wait_for(peer.call(server.port, ("c1:1-0",)), 10)
     played = prompts_of(peer)

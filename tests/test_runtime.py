@@ -15,7 +15,7 @@ import pytest
 
 from dialer import keys
 from dialer.campaign_file import RowDefaults
-from dialer.domain import Channel, Decision, Outcome
+from dialer.domain import AccountStatus, Channel, Decision, Outcome
 from dialer.errors import HeaderError, SmsPermanent, SmsRetryable
 from dialer.ingest import load_file
 from dialer.keys import CampaignKeys
@@ -373,3 +373,53 @@ async def test_fallback_sms_failures_are_retried_or_recorded(rig, tmp_path):
     assert [a.outcome for a in sms_attempts(t)] == [Outcome.SMS_SENT]
     assert [m.to for m in rig.sms.accepted].count(throttled) == 1  # type: ignore[attr-defined]
     assert [m.to for m in rig.sms.accepted].count(fine) == 1  # type: ignore[attr-defined]
+
+
+async def test_a_payment_stops_every_campaign_at_once_and_a_reopening_resumes(rig, tmp_path):
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [("A3", phone(3), DUE)]), campaign="one")
+    await rig.load(campaign_csv(tmp_path, [("A3", "11987654313", DUE)]), campaign="two")
+    await rig.drive(rig.clock.now())  # day one: a call to each phone (no answer) and the SMS fallbacks
+
+    async def contacts() -> int:
+        states = [(await rig.store.load_accounts(c, ["A3"]))[0] for c in ("one", "two")]
+        return sum(1 for s in states for a in s.history if a.outcome is not Outcome.SKIPPED)
+
+    before = await contacts()
+    assert before >= 2
+    paid_at = rig.clock.now()
+    changes = await rig.store.set_account_status(
+        "A3", AccountStatus.PAID, paid_at, "test:ana", note="pix E2E123"
+    )
+    assert {c["campaign"] for c in changes if c["changed"]} == {"one", "two"}
+    await rig.drive(paid_at + timedelta(days=12), step=timedelta(hours=3))
+    assert await contacts() == before  # nobody contacted about a paid debt, in any campaign
+    (status_event,) = [e for e in await rig.store.timeline("A3", "one") if e["kind"] == "status"]
+    assert (status_event["from"], status_event["to"], status_event["actor"]) == ("open", "paid", "test:ana")
+    assert status_event["note"] == "pix E2E123"
+
+    # the payment bounced: open again, and the régua picks up where the calendar is
+    await rig.store.set_account_status("A3", AccountStatus.OPEN, rig.clock.now(), "test:ana", campaign="one")
+    await rig.drive(rig.clock.now() + timedelta(days=3), step=timedelta(hours=3))
+    (one,) = await rig.store.load_accounts("one", ["A3"])
+    assert any(a.at > paid_at + timedelta(days=12) for a in one.history if a.outcome is not Outcome.SKIPPED)
+    (two,) = await rig.store.load_accounts("two", ["A3"])
+    assert two.account.status is AccountStatus.PAID and all(a.at <= paid_at for a in two.history)
+
+
+@pytest.mark.parametrize("change", ["status", "reload"])
+async def test_a_contact_planned_on_old_data_is_not_made(rig, tmp_path, change):
+    """Between a worker's read and its claim the account changes (paid by API, or a reload
+    with new data): the claim is stale, so the worker reads again and decides again."""
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [("A3", phone(3), DUE)]))
+    (state,) = await rig.store.load_accounts("c1", ["A3"])
+    if change == "status":
+        await rig.store.set_account_status("A3", AccountStatus.PAID, rig.clock.now(), "test")
+    else:
+        path = campaign_csv(tmp_path, [("A3", phone(3), DUE)], name="again.csv")
+        path.write_text(path.read_text().replace("100,00", "150,00"))
+        summary = await rig.load(path, start=False)
+        assert summary.updated == 1
+    (claim,) = await rig.store.claim_many("c1", [("A3", "c1:1-0", state.hv, "x")], rig.clock.now(), 60_000)
+    assert claim.status == "stale"
