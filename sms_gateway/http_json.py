@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialer.errors import ConfigError, SmsError, SmsRetryable
+from dialer.errors import ConfigError, SmsError
 from sms_gateway.base import SendResult, SmsMessage
 from sms_gateway.encoding import analyse
-from sms_gateway.http_transport import HttpReply, HttpTransport, cost_of
+from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters, cost_of
 
 log = logging.getLogger("regua.sms.http_json")
 
@@ -106,7 +106,7 @@ def error_detail(reply: HttpReply) -> str:
     return reply.body[:200].decode("utf-8", "replace")
 
 
-class HttpJsonSms:
+class HttpJsonSms(SendCounters):
     """``SmsGateway`` over a configurable HTTP JSON API."""
 
     def __init__(self, config: HttpJsonConfig) -> None:
@@ -117,10 +117,7 @@ class HttpJsonSms:
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if config.auth_value:
             self._headers[config.auth_header] = config.auth_value
-        self.sent = 0
-        self.failed = 0
-        self.last_error = ""
-        self.down = False
+        SendCounters.__init__(self)
 
     async def send(self, message: SmsMessage) -> SendResult:
         info = analyse(message.text)
@@ -140,9 +137,7 @@ class HttpJsonSms:
             if not 200 <= reply.status < 300:
                 raise self._http.error_for(reply, error_detail(reply))
         except SmsError as exc:
-            self.failed += 1
-            self.last_error = str(exc)
-            self.down = isinstance(exc, SmsRetryable)
+            self._failed(exc)
             raise
         message_id = value_at(reply.json(), self.config.id_path)
         if message_id in (None, ""):
@@ -153,8 +148,7 @@ class HttpJsonSms:
                 self.config.id_path,
             )
             message_id = "unknown"
-        self.sent += 1
-        self.down = False
+        self._succeeded()
         return SendResult(
             self.name,
             str(message_id),
@@ -165,12 +159,3 @@ class HttpJsonSms:
 
     async def close(self) -> None:
         await self._http.close()
-
-    def health(self) -> dict[str, Any]:
-        return {
-            "provider": self.name,
-            "state": "down" if self.down else "up",
-            "sent": self.sent,
-            "failed": self.failed,
-            "last_error": self.last_error,
-        }

@@ -61,6 +61,37 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+class SendCounters:
+    """What an adapter's ``health()`` reports: messages sent and failed, the last error, and
+    whether the provider looks down (its last failure was a transient one)."""
+
+    name: str
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.failed = 0
+        self.last_error = ""
+        self.down = False
+
+    def _succeeded(self) -> None:
+        self.sent += 1
+        self.down = False
+
+    def _failed(self, exc: SmsError) -> None:
+        self.failed += 1
+        self.last_error = str(exc)
+        self.down = isinstance(exc, SmsRetryable)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "provider": self.name,
+            "state": "down" if self.down else "up",
+            "sent": self.sent,
+            "failed": self.failed,
+            "last_error": self.last_error,
+        }
+
+
 class HttpTransport:
     """POSTs for one adapter. ``secrets`` are scrubbed from every message it composes."""
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dialer.errors import SmsError, SmsPermanent, SmsRetryable
+from dialer.errors import SmsError, SmsPermanent
 from sms_gateway.base import SendResult, SmsMessage
 from sms_gateway.encoding import analyse
-from sms_gateway.http_transport import HttpReply, HttpTransport, cost_of
+from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters, cost_of
 
 TWILIO_API = "https://api.twilio.com"
 RETRYABLE_CODES = frozenset({20429, 21611})
@@ -49,7 +49,7 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class TwilioSms:
+class TwilioSms(SendCounters):
     """``SmsGateway`` over Twilio's Messages API."""
 
     name = "twilio"
@@ -67,10 +67,7 @@ class TwilioSms:
         self._http = HttpTransport(
             self.name, timeout=config.timeout, secrets=(config.auth_token, self._headers["Authorization"])
         )
-        self.sent = 0
-        self.failed = 0
-        self.down = False
-        self.last_error = ""
+        SendCounters.__init__(self)
 
     def form(self, message: SmsMessage) -> dict[str, str]:
         """The form fields Twilio gets for ``message``."""
@@ -91,12 +88,9 @@ class TwilioSms:
             reply = await self._http.post(self.url, data=self.form(message), headers=self._headers)
             sid = self._accepted(reply)
         except SmsError as exc:
-            self.failed += 1
-            self.last_error = str(exc)
-            self.down = isinstance(exc, SmsRetryable)
+            self._failed(exc)
             raise
-        self.sent += 1
-        self.down = False
+        self._succeeded()
         return SendResult(
             self.name, sid, info.segments, info.encoding, cost_of(self.config.price, info.segments)
         )
@@ -133,11 +127,4 @@ class TwilioSms:
         await self._http.close()
 
     def health(self) -> dict[str, Any]:
-        return {
-            "provider": self.name,
-            "state": "down" if self.down else "up",
-            "account": self.config.account_sid,
-            "sent": self.sent,
-            "failed": self.failed,
-            "last_error": self.last_error,
-        }
+        return {**super().health(), "account": self.config.account_sid}

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialer.errors import SmsError, SmsPermanent, SmsRetryable
+from dialer.errors import SmsError, SmsPermanent
 from sms_gateway.base import SendResult, SmsMessage
 from sms_gateway.encoding import analyse
-from sms_gateway.http_transport import HttpReply, HttpTransport, cost_of
+from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters, cost_of
 
 ZENVIA_API = "https://api.zenvia.com"
 RETRYABLE_CODES = frozenset({"INTERNAL_ERROR"})
@@ -42,7 +42,7 @@ def zenvia_recipient(e164: str) -> str:
     return digits
 
 
-class ZenviaSms:
+class ZenviaSms(SendCounters):
     """``SmsGateway`` over Zenvia's v2 SMS channel."""
 
     name = "zenvia"
@@ -56,10 +56,7 @@ class ZenviaSms:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        self.sent = 0
-        self.failed = 0
-        self.down = False
-        self.last_error = ""
+        SendCounters.__init__(self)
 
     def body(self, message: SmsMessage) -> dict[str, Any]:
         """The JSON document Zenvia gets for ``message``."""
@@ -76,12 +73,9 @@ class ZenviaSms:
             reply = await self._http.post(self.url, body=payload, headers=self._headers)
             message_id = self._accepted(reply)
         except SmsError as exc:
-            self.failed += 1
-            self.last_error = str(exc)
-            self.down = isinstance(exc, SmsRetryable)
+            self._failed(exc)
             raise
-        self.sent += 1
-        self.down = False
+        self._succeeded()
         return SendResult(
             self.name, message_id, info.segments, info.encoding, cost_of(self.config.price, info.segments)
         )
@@ -105,12 +99,3 @@ class ZenviaSms:
 
     async def close(self) -> None:
         await self._http.close()
-
-    def health(self) -> dict[str, Any]:
-        return {
-            "provider": self.name,
-            "state": "down" if self.down else "up",
-            "sent": self.sent,
-            "failed": self.failed,
-            "last_error": self.last_error,
-        }
