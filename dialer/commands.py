@@ -140,10 +140,14 @@ def add_parsers(sub: Any) -> None:
         "account",
         help="mark an account paid / disputed / closed (every campaign stops at once) or open again",
     )
-    s.add_argument("account_id")
+    s.add_argument("account_id", nargs="?", help="one account (or --file for many)")
+    s.add_argument(
+        "--file", help="many: an account id per line, optionally ';' and a note (e.g. a day's payments)"
+    )
     s.add_argument("--status", required=True, choices=["paid", "disputed", "closed", "open"])
     s.add_argument("--campaign", help="only in this campaign (default: every campaign holding it)")
     s.add_argument("--note", default="", help="why, for the audit trail (e.g. the payment reference)")
+    s.add_argument("--errors", help="with --file: write every rejected line here (CSV: line, value, reason)")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("outbox", help="SMS the sandbox gateway 'sent'")
@@ -531,6 +535,11 @@ async def _audit(args: argparse.Namespace, settings: Settings, store: Any) -> in
 async def _account(args: argparse.Namespace, settings: Settings, store: Any) -> int:
     from dialer.domain import AccountStatus
 
+    if (args.account_id is None) == (args.file is None):
+        raise InputError("give one account id or --file FILE (not both)")
+    if args.file:
+        return await _account_file(args, store, AccountStatus(args.status))
+
     changes = await store.set_account_status(
         args.account_id,
         AccountStatus(args.status),
@@ -553,6 +562,48 @@ async def _account(args: argparse.Namespace, settings: Settings, store: Any) -> 
         what = f"{c['from']} -> {c['to']}" if c["changed"] else f"already {c['to']}"
         print(f"{args.account_id} in {c['campaign']}: {what}")
     return 0
+
+
+async def _account_file(args: argparse.Namespace, store: Any, status: Any) -> int:
+    """Apply one status to every account of a file; report what changed and what was refused."""
+    from dialer.status_file import read_status_file
+
+    path = Path(args.file)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    now, actor = datetime.now(UTC), _actor()
+    counts = {"rows": 0, "changed": 0, "unchanged": 0, "rejected": 0}
+    rejected: list[tuple[int, str, str]] = []
+    with path.open("rb") as fh:
+        for line, account_id, note, problem in read_status_file(fh):
+            counts["rows"] += 1
+            if problem is None:
+                changes = await store.set_account_status(
+                    account_id, status, now, actor, note=note or args.note, campaign=args.campaign
+                )
+                if not changes:
+                    where = f"campaign {args.campaign!r}" if args.campaign else "any campaign"
+                    problem = f"not in {where}"
+                else:
+                    counts["changed" if any(c["changed"] for c in changes) else "unchanged"] += 1
+                    continue
+            counts["rejected"] += 1
+            rejected.append((line, account_id, problem))
+    if args.errors:
+        with open(args.errors, "w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows([("line", "value", "reason"), *rejected])
+    summary = {"file": str(path), "status": status.value, **counts}
+    if args.json:
+        _print_json(
+            {**summary, "errors": [{"line": n, "value": v, "reason": r} for n, v, r in rejected[:100]]}
+        )
+    else:
+        print(
+            f"{path}: {counts['rows']} rows; {counts['changed']} accounts set {status.value}, "
+            f"{counts['unchanged']} already were, {counts['rejected']} rejected"
+            + (f" (first: line {rejected[0][0]}: {rejected[0][2]}; all in --errors FILE)" if rejected else "")
+        )
+    return 1 if counts["rejected"] and not counts["changed"] + counts["unchanged"] else 0
 
 
 @_handler("outbox")

@@ -86,6 +86,31 @@ def test_account_status_command(cli, tmp_path: Path):
     assert bad.returncode == 2 and "invalid choice: 'settled'" in bad.stderr
 
 
+def test_account_status_from_a_payments_file(cli, tmp_path: Path):
+    f = tmp_path / "c.csv"
+    f.write_text(
+        HEADER + "A1;Ana;11987654320;10/11/2026;10;sim;sim;1980\n"
+        "A2;Bia;11987654321;10/11/2026;10;sim;sim;1980\nA3;Caio;11987654322;10/11/2026;10;sim;sim;1980\n"
+    )
+    cli("load", str(f), "--campaign", "nov")
+    cli("account", "A3", "--status", "paid")
+    payments = tmp_path / "pagamentos.csv"
+    payments.write_text("conta;referencia\nA1;pix E2E1\nA2\nA3;boleto 9\nZZ9;pix E2E2\nA1;again\n")
+    errors = tmp_path / "errors.csv"
+    out = cli("account", "--file", str(payments), "--status", "paid", "--errors", str(errors), "--json")
+    summary = json.loads(out.stdout)
+    assert (summary["rows"], summary["changed"], summary["unchanged"], summary["rejected"]) == (5, 2, 1, 2)
+    assert summary["errors"] == [
+        {"line": 5, "value": "ZZ9", "reason": "not in any campaign"},
+        {"line": 6, "value": "A1", "reason": "duplicate of line 2"},
+    ]
+    assert errors.read_text().splitlines()[1:] == ["5,ZZ9,not in any campaign", "6,A1,duplicate of line 2"]
+    (event,) = [e for e in jsonl(cli("audit", "--account", "A1", "--json").stdout) if e["kind"] == "status"]
+    assert event["note"] == "pix E2E1"
+    both = cli("account", "A1", "--file", str(payments), "--status", "paid", ok=False)
+    assert both.returncode == 2 and "one account id or --file FILE" in both.stderr
+
+
 def test_wrong_header_refused(cli, tmp_path: Path):
     f = tmp_path / "bad.csv"
     f.write_text("conta;nome\n1;2\n")
