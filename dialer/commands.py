@@ -150,6 +150,10 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--errors", help="with --file: write every rejected line here (CSV: line, value, reason)")
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser("report", help="one CSV row per account: status, attempts, last outcome, next contact")
+    s.add_argument("campaign")
+    s.add_argument("--out", help="write here (default: standard output)")
+
     s = sub.add_parser("outbox", help="SMS the sandbox gateway 'sent'")
     s.add_argument("--limit", type=int, default=50)
     s.add_argument("--json", action="store_true")
@@ -604,6 +608,34 @@ async def _account_file(args: argparse.Namespace, store: Any, status: Any) -> in
             + (f" (first: line {rejected[0][0]}: {rejected[0][2]}; all in --errors FILE)" if rejected else "")
         )
     return 1 if counts["rejected"] and not counts["changed"] + counts["unchanged"] else 0
+
+
+@_handler("report")
+async def _report(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    from dialer.report import COLUMNS, report_row
+
+    status = await store.status(args.campaign)  # a clear error for an unknown name
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    rows = 0
+    show = bool(args.out) and sys.stderr.isatty()
+    try:
+        async for batch in store.iter_accounts(args.campaign):
+            for state, next_at, suppressed in batch:
+                writer.writerow(report_row(state.account, state.phones, state.history, next_at, suppressed))
+            rows += len(batch)
+            if show:
+                print(f"\r{rows:,} of {status['accounts']:,} accounts", end="", file=sys.stderr)
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(
+            ("\r" if show else "") + f"{args.out}: {rows:,} accounts of campaign {args.campaign}",
+            file=sys.stderr,
+        )
+    return 0
 
 
 @_handler("outbox")

@@ -16,7 +16,7 @@ One ``Store`` per process (``await Store.connect(url)``). Atomicity rules:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -917,6 +917,37 @@ class Store:
                 await self.wake()
         return changes
 
+    async def iter_accounts(
+        self, campaign: str, batch: int = 500
+    ) -> AsyncIterator[list[tuple[AccountState, datetime | None, frozenset[str]]]]:
+        """Every account of a campaign, in batches: its state, its next schedule entry and
+        which of its phones are suppressed (any channel). Streams: never the whole campaign."""
+        k = CampaignKeys(campaign)
+        prefix = f"{k.tag}:a:"
+        ids: list[str] = []
+
+        async def load(chunk: list[str]) -> list[tuple[AccountState, datetime | None, frozenset[str]]]:
+            states = await self.load_accounts(campaign, chunk)
+            scores = await self.r.zmscore(k.schedule, chunk)
+            found = [(s, sc) for s, sc in zip(states, scores, strict=True) if s is not None]
+            suppressed = await self.suppressions(p.number for s, _ in found for p in s.phones)
+            return [
+                (
+                    s,
+                    from_ms(int(sc)) if sc is not None else None,
+                    frozenset(p.number for p in s.phones if p.number in suppressed),
+                )
+                for s, sc in found
+            ]
+
+        async for key in self.r.scan_iter(match=f"{prefix}*", count=1000, _type="hash"):
+            ids.append(key[len(prefix) :])
+            if len(ids) >= batch:
+                yield await load(ids)
+                ids = []
+        if ids:
+            yield await load(ids)
+
     async def campaign_audit(self, campaign: str) -> list[dict[str, Any]]:
         out = []
         for entry_id, fields in await self.r.xrange(CampaignKeys(campaign).audit):
@@ -1011,7 +1042,7 @@ def parse_account_fields(account_id: str, flat: Sequence[str]) -> AccountState |
             fallback = v
     if packed is None:
         return None
-    history.sort(key=_attempt_time)
+    history.sort(key=_attempt_order)
     return AccountState(
         unpack_account(account_id, packed), tuple(phones), tuple(history), int(hv), lock, fallback
     )
@@ -1021,8 +1052,14 @@ def _as_sent(response: Any, **options: Any) -> Any:
     return response
 
 
-def _attempt_time(a: Attempt) -> datetime:
-    return a.at
+def _attempt_order(a: Attempt) -> tuple[datetime, int, int]:
+    """History order: by time, then by the stream entry the attempt came from (attempt ids
+    end in the entry id, ``<ms>-<seq>``), so equal times keep the order they were made in."""
+    ms, _, seq = a.attempt_id.rpartition(":")[2].partition("-")
+    try:
+        return a.at, int(ms), int(seq)
+    except ValueError:
+        return a.at, 0, 0
 
 
 def _safe_url(url: str) -> str:

@@ -73,6 +73,8 @@ def test_every_route_names_its_role():
         ("DELETE", "/api/suppressions/+5511987654321", "supervisor", 403),
         ("GET", "/healthz", None, 200),
         ("GET", "/api/accounts/nobody/timeline", "supervisor", 404),
+        ("GET", "/api/campaigns/nope/report.csv", "operator", 403),
+        ("GET", "/api/campaigns/nope/report.csv", "supervisor", 404),
         ("POST", "/api/accounts/nobody/status", None, 401),
         ("POST", "/api/accounts/nobody/status", "operator", 403),
     ],
@@ -313,3 +315,18 @@ async def test_account_status_by_api(api, tmp_path):
     assert (await r.json())["campaigns"] == [
         {"campaign": "one", "from": "paid", "to": "paid", "changed": False}
     ]
+
+
+async def test_campaign_report_csv(api, tmp_path):
+    import csv
+    import io
+
+    client, rig, runtime = api
+    rows = [(f"R{i}", f"1198765{i:04d}", "10/11/2026") for i in range(1200)]  # several batches
+    await rig.load(campaign_csv(tmp_path, rows), campaign="big")
+    r = await client.get("/api/campaigns/big/report.csv", headers=bearer("supervisor"))
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
+    assert 'filename="big-report.csv"' in r.headers["Content-Disposition"]
+    table = list(csv.DictReader(io.StringIO(await r.text())))
+    assert sorted(row["account_id"] for row in table) == sorted(a for a, _, _ in rows)
+    assert {row["status"] for row in table} == {"open"} and {row["calls"] for row in table} == {"0"}

@@ -111,6 +111,25 @@ def test_account_status_from_a_payments_file(cli, tmp_path: Path):
     assert both.returncode == 2 and "one account id or --file FILE" in both.stderr
 
 
+def test_report_command(cli, tmp_path: Path):
+    f = tmp_path / "c.csv"
+    f.write_text(
+        HEADER
+        + "A1;Ana;11987654320;10/11/2026;10;sim;sim;1980\nA2;Bia;11987654321;10/11/2026;10;sim;sim;1980\n"
+    )
+    cli("load", str(f), "--campaign", "nov")
+    cli("account", "A2", "--status", "disputed")
+    out = tmp_path / "report.csv"
+    cli("report", "nov", "--out", str(out))
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("account_id,name,status,due_date,amount,")
+    by_id = {line.split(",")[0]: line.split(",") for line in lines[1:]}
+    assert sorted(by_id) == ["A1", "A2"] and by_id["A2"][2] == "disputed" and by_id["A1"][2] == "open"
+    assert cli("report", "nov").stdout.splitlines()[0] == lines[0]  # standard output by default
+    missing = cli("report", "nope", ok=False)
+    assert missing.returncode == 1 and "no campaign named 'nope'" in missing.stderr
+
+
 def test_wrong_header_refused(cli, tmp_path: Path):
     f = tmp_path / "bad.csv"
     f.write_text("conta;nome\n1;2\n")

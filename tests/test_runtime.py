@@ -423,3 +423,27 @@ async def test_a_contact_planned_on_old_data_is_not_made(rig, tmp_path, change):
         assert summary.updated == 1
     (claim,) = await rig.store.claim_many("c1", [("A3", "c1:1-0", state.hv, "x")], rig.clock.now(), 60_000)
     assert claim.status == "stale"
+
+
+async def test_campaign_report_after_day_one(rig, tmp_path):
+    """The report's rows match what happened: one per account, outcomes from the sandbox."""
+    from dialer.report import report_row
+
+    path = campaign_csv(tmp_path, [(f"A{d}", phone(d), DUE) for d in range(10)])
+    await rig.load(path)
+    await rig.drive(MON_0700.replace(hour=20))
+    rows = {}
+    batches = 0
+    async for batch in rig.store.iter_accounts("c1", batch=4):  # 10 accounts: batches of 4, 4, 2
+        batches += 1
+        for state, next_at, suppressed in batch:
+            rows[state.account.account_id] = report_row(
+                state.account, state.phones, state.history, next_at, suppressed
+            )
+    assert batches == 3 and sorted(rows) == [f"A{d}" for d in range(10)]
+    assert rows["A0"]["calls"] == 1 and rows["A0"]["verified_conversation"] is True
+    assert (rows["A3"]["calls"], rows["A3"]["sms"]) == (1, 1)  # no answer, then the fallback SMS
+    assert rows["A3"]["last_channel"] == "sms" and rows["A3"]["last_outcome"] == "sms_sent"
+    assert rows["A6"]["last_outcome"] == "wrong_number" and rows["A6"]["suppressed_phones"] == 1
+    assert rows["A2"]["suppressed_phones"] == 0 and rows["A2"]["next_contact_at"] > "2026-11-23"
+    assert all(r["status"] == "open" and r["amount"] == "100.00" for r in rows.values())
