@@ -321,7 +321,7 @@ def _load_in_thread(
 
 @route("GET", "/api/campaigns/{name}/report.csv", "supervisor")
 async def campaign_report(request: web.Request) -> web.StreamResponse:
-    """One CSV row per account, streamed (a campaign of millions never sits in memory)."""
+    """One CSV row per account, streamed in batches (the rows never sit in memory together)."""
     import csv
     import io
 

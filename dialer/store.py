@@ -921,7 +921,8 @@ class Store:
         self, campaign: str, batch: int = 500
     ) -> AsyncIterator[list[tuple[AccountState, datetime | None, frozenset[str]]]]:
         """Every account of a campaign, in batches: its state, its next schedule entry and
-        which of its phones are suppressed (any channel). Streams: never the whole campaign."""
+        which of its phones are suppressed (any channel). Streams: only the ids already seen
+        are kept, never the accounts."""
         k = CampaignKeys(campaign)
         prefix = f"{k.tag}:a:"
         ids: list[str] = []
@@ -940,8 +941,13 @@ class Store:
                 for s, sc in found
             ]
 
+        seen: set[str] = set()  # SCAN may return a key twice (if Redis resizes meanwhile)
         async for key in self.r.scan_iter(match=f"{prefix}*", count=1000, _type="hash"):
-            ids.append(key[len(prefix) :])
+            account_id = key[len(prefix) :]
+            if account_id in seen:
+                continue
+            seen.add(account_id)
+            ids.append(account_id)
             if len(ids) >= batch:
                 yield await load(ids)
                 ids = []
