@@ -43,6 +43,25 @@ def message(**headers: Any) -> bytes:
     return (EOL.join(lines) + EOL + EOL).encode()
 
 
+def originate_response(
+    action_id: str, action: dict[str, Any], response: str, channel: str, reason: str | int, uniqueid: str
+) -> bytes:
+    """The OriginateResponse an Async Originate ends with (Reason 4: answered)."""
+    return message(
+        Event="OriginateResponse",
+        Privilege="call,all",
+        ActionID=action_id,
+        Response=response,
+        Channel=channel,
+        Context=action.get("Context", ""),
+        Exten=action.get("Exten", ""),
+        Reason=reason,
+        Uniqueid=uniqueid,
+        CallerIDNum="<unknown>",
+        CallerIDName="<unknown>",
+    )
+
+
 @dataclass
 class AmiServer:
     username: str = "regua"
@@ -263,21 +282,7 @@ class AmiServer:
         await asyncio.sleep(self.ring_s)
         if not answered:
             if not self.drop_originate_response:
-                await self._broadcast(
-                    message(
-                        Event="OriginateResponse",
-                        Privilege="call,all",
-                        ActionID=aid,
-                        Response="Failure",
-                        Channel=chan,
-                        Context=action.get("Context", ""),
-                        Exten=action.get("Exten", ""),
-                        Reason=reason,
-                        Uniqueid="<null>",
-                        CallerIDNum="<unknown>",
-                        CallerIDName="<unknown>",
-                    )
-                )
+                await self._broadcast(originate_response(aid, action, "Failure", chan, reason, "<null>"))
             await self._broadcast(
                 message(
                     Event="Hangup", Privilege="call,all", Cause=cause, **{"Cause-txt": "scripted"}, **base
@@ -289,21 +294,7 @@ class AmiServer:
             message(Event="Newstate", Privilege="call,all", ChannelState="6", ChannelStateDesc="Up", **base)
         )
         if not self.drop_originate_response:
-            await self._broadcast(
-                message(
-                    Event="OriginateResponse",
-                    Privilege="call,all",
-                    ActionID=aid,
-                    Response="Success",
-                    Channel=name,
-                    Context=action.get("Context", ""),
-                    Exten=action.get("Exten", ""),
-                    Reason="4",
-                    Uniqueid=uid,
-                    CallerIDNum="<unknown>",
-                    CallerIDName="<unknown>",
-                )
-            )
+            await self._broadcast(originate_response(aid, action, "Success", name, "4", uid))
         outcome = ""
         if self.agi_port is not None:
             from ivr.agi_simulator import Peer
