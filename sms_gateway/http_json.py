@@ -21,10 +21,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialer.errors import ConfigError, SmsError
+from dialer.errors import ConfigError
 from sms_gateway.base import SendResult, SmsMessage
-from sms_gateway.encoding import analyse
-from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters, cost_of
+from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters
 
 log = logging.getLogger("regua.sms.http_json")
 
@@ -120,7 +119,9 @@ class HttpJsonSms(SendCounters):
         SendCounters.__init__(self)
 
     async def send(self, message: SmsMessage) -> SendResult:
-        info = analyse(message.text)
+        return await self._counted(message, self._submit(message), self.config.price)
+
+    async def _submit(self, message: SmsMessage) -> str:
         body = self._template.render(
             {
                 "to": message.to,
@@ -132,13 +133,9 @@ class HttpJsonSms(SendCounters):
         headers = self._headers
         if self.config.idempotency_header:
             headers = {**headers, self.config.idempotency_header: message.idempotency_key}
-        try:
-            reply = await self._http.post(self.config.url, body=body, headers=headers)
-            if not 200 <= reply.status < 300:
-                raise self._http.error_for(reply, error_detail(reply))
-        except SmsError as exc:
-            self._failed(exc)
-            raise
+        reply = await self._http.post(self.config.url, body=body, headers=headers)
+        if not 200 <= reply.status < 300:
+            raise self._http.error_for(reply, error_detail(reply))
         message_id = value_at(reply.json(), self.config.id_path)
         if message_id in (None, ""):
             log.warning(
@@ -148,14 +145,7 @@ class HttpJsonSms(SendCounters):
                 self.config.id_path,
             )
             message_id = "unknown"
-        self._succeeded()
-        return SendResult(
-            self.name,
-            str(message_id),
-            info.segments,
-            info.encoding,
-            cost_of(self.config.price, info.segments),
-        )
+        return str(message_id)
 
     async def close(self) -> None:
         await self._http.close()

@@ -18,13 +18,15 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from dialer.errors import SmsError, SmsPermanent, SmsRetryable
+from sms_gateway.base import SendResult, SmsMessage
+from sms_gateway.encoding import analyse
 
 MAX_DETAIL = 200
 
@@ -73,14 +75,19 @@ class SendCounters:
         self.last_error = ""
         self.down = False
 
-    def _succeeded(self) -> None:
+    async def _counted(self, message: SmsMessage, submit: Awaitable[str], price: float) -> SendResult:
+        """Await the provider's message id for ``message`` (``submit``) and count the outcome."""
+        info = analyse(message.text)
+        try:
+            message_id = await submit
+        except SmsError as exc:
+            self.failed += 1
+            self.last_error = str(exc)
+            self.down = isinstance(exc, SmsRetryable)
+            raise
         self.sent += 1
         self.down = False
-
-    def _failed(self, exc: SmsError) -> None:
-        self.failed += 1
-        self.last_error = str(exc)
-        self.down = isinstance(exc, SmsRetryable)
+        return SendResult(self.name, message_id, info.segments, info.encoding, cost_of(price, info.segments))
 
     def health(self) -> dict[str, Any]:
         return {

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dialer.errors import SmsError, SmsPermanent
+from dialer.errors import SmsPermanent
 from sms_gateway.base import SendResult, SmsMessage
-from sms_gateway.encoding import analyse
-from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters, cost_of
+from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters
 
 TWILIO_API = "https://api.twilio.com"
 RETRYABLE_CODES = frozenset({20429, 21611})
@@ -83,17 +82,11 @@ class TwilioSms(SendCounters):
         return form
 
     async def send(self, message: SmsMessage) -> SendResult:
-        info = analyse(message.text)
-        try:
-            reply = await self._http.post(self.url, data=self.form(message), headers=self._headers)
-            sid = self._accepted(reply)
-        except SmsError as exc:
-            self._failed(exc)
-            raise
-        self._succeeded()
-        return SendResult(
-            self.name, sid, info.segments, info.encoding, cost_of(self.config.price, info.segments)
-        )
+        return await self._counted(message, self._submit(message), self.config.price)
+
+    async def _submit(self, message: SmsMessage) -> str:
+        reply = await self._http.post(self.url, data=self.form(message), headers=self._headers)
+        return self._accepted(reply)
 
     def _accepted(self, reply: HttpReply) -> str:
         body = reply.json()

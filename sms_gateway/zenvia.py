@@ -16,10 +16,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialer.errors import SmsError, SmsPermanent
+from dialer.errors import SmsPermanent
 from sms_gateway.base import SendResult, SmsMessage
-from sms_gateway.encoding import analyse
-from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters, cost_of
+from sms_gateway.http_transport import HttpReply, HttpTransport, SendCounters
 
 ZENVIA_API = "https://api.zenvia.com"
 RETRYABLE_CODES = frozenset({"INTERNAL_ERROR"})
@@ -67,18 +66,12 @@ class ZenviaSms(SendCounters):
         }
 
     async def send(self, message: SmsMessage) -> SendResult:
-        info = analyse(message.text)
-        try:
-            payload = json.dumps(self.body(message), ensure_ascii=False).encode()
-            reply = await self._http.post(self.url, body=payload, headers=self._headers)
-            message_id = self._accepted(reply)
-        except SmsError as exc:
-            self._failed(exc)
-            raise
-        self._succeeded()
-        return SendResult(
-            self.name, message_id, info.segments, info.encoding, cost_of(self.config.price, info.segments)
-        )
+        return await self._counted(message, self._submit(message), self.config.price)
+
+    async def _submit(self, message: SmsMessage) -> str:
+        payload = json.dumps(self.body(message), ensure_ascii=False).encode()
+        reply = await self._http.post(self.url, body=payload, headers=self._headers)
+        return self._accepted(reply)
 
     def _accepted(self, reply: HttpReply) -> str:
         body = reply.json()
