@@ -20,12 +20,12 @@ from decimal import Decimal
 
 from dialer.clock import SystemClock
 from dialer.domain import Account, Consent, Phone
-from dialer.redis_server import EmbeddedRedis
 from dialer.settings import load_settings
-from dialer.store import Store
-from dialer.telephony import CallRequest
+from dialer.store.embedded import EmbeddedRedis
+from dialer.store.store import Store
 from dialer.telephony.ami_simulator import AmiServer, message
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony
+from dialer.telephony.base import CallRequest
 
 CALLS = 2000
 EVENTS = 200_000
@@ -177,7 +177,7 @@ def run() -> dict[str, float]:
         p = await _parse(EVENTS)
         return {**o, **p}
 
-    from dialer.runtime import run_async
+    from dialer.runtime.wiring import run_async
 
     r = run_async(main())
     print(

@@ -14,16 +14,16 @@ import time
 from datetime import datetime
 
 from bench.synthetic import write
-from dialer.campaign_file import RowDefaults
 from dialer.clock import SimulatedClock
-from dialer.ingest import load_file
-from dialer.redis_server import EmbeddedRedis
-from dialer.runtime import Runtime
-from dialer.scheduler import Scheduler
+from dialer.formats.campaign_file import RowDefaults
+from dialer.runtime.ingest import load_file
+from dialer.runtime.scheduler import Scheduler
+from dialer.runtime.wiring import Runtime
+from dialer.runtime.worker import Worker, WorkerConfig
 from dialer.settings import load_settings
-from dialer.store import Store
+from dialer.store.embedded import EmbeddedRedis
+from dialer.store.store import Store
 from dialer.telephony.sandbox import SandboxTelephony
-from dialer.worker import Worker, WorkerConfig
 from sms_gateway.sandbox import SandboxSms
 
 N = 20_000
@@ -101,7 +101,7 @@ def run(rounds: int = 3) -> dict[str, float]:
     """Best of ``rounds`` fresh runs: this shared machine's speed varies by a third or more."""
     from statistics import median
 
-    from dialer.runtime import run_async
+    from dialer.runtime.wiring import run_async
 
     results = [run_async(_run(N)) for _ in range(rounds)]
     rates = sorted(r["contacts_per_s"] for r in results)

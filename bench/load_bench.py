@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.synthetic import write
-from dialer.redis_server import EmbeddedRedis
+from dialer.store.embedded import EmbeddedRedis
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 
@@ -30,11 +30,11 @@ def _child(csv_path: str, url: str) -> None:
     """Run in a separate process so its peak memory is the loader's alone."""
     from datetime import datetime
 
-    from dialer.cadence import Cadence
-    from dialer.campaign_file import RowDefaults
-    from dialer.ingest import load_file
+    from dialer.formats.campaign_file import RowDefaults
+    from dialer.rules.cadence import Cadence
+    from dialer.runtime.ingest import load_file
     from dialer.settings import load_settings
-    from dialer.store import Store
+    from dialer.store.store import Store
 
     async def main() -> dict[str, float]:
         store = await Store.connect(url)
@@ -54,7 +54,7 @@ def _child(csv_path: str, url: str) -> None:
         await store.close()
         return {"seconds": elapsed, "accepted": summary.accepted, "rejected": summary.rejected}
 
-    from dialer.runtime import run_async
+    from dialer.runtime.wiring import run_async
 
     out = run_async(main())
     out["peak_mb"] = _peak_rss_mb()
@@ -87,8 +87,8 @@ def _wire_file(csv_path: Path, out: Path) -> None:
     """The same records as plain HSET + ZADD in the Redis protocol (no validation at all)."""
     import io
 
-    from dialer.campaign_file import CampaignReader, CampaignRow, RowDefaults
-    from dialer.records import pack_account, pack_phone
+    from dialer.formats.campaign_file import CampaignReader, CampaignRow, RowDefaults
+    from dialer.store.codec import pack_account, pack_phone
 
     with open(csv_path, "rb") as fh, open(out, "wb") as dst:
         buf = io.BytesIO()

@@ -19,13 +19,13 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.synthetic import write
-from dialer.cadence import Cadence
-from dialer.campaign_file import RowDefaults
-from dialer.ingest import load_file
-from dialer.redis_server import EmbeddedRedis
-from dialer.report import COLUMNS, report_row
+from dialer.formats.campaign_file import RowDefaults
+from dialer.formats.report import COLUMNS, report_row
+from dialer.rules.cadence import Cadence
+from dialer.runtime.ingest import load_file
 from dialer.settings import load_settings
-from dialer.store import Store
+from dialer.store.embedded import EmbeddedRedis
+from dialer.store.store import Store
 
 ROWS = int(os.environ.get("BENCH_REPORT_ROWS", "100000"))
 
@@ -84,7 +84,7 @@ async def _run(n: int) -> dict[str, float]:
 
 
 def run() -> dict[str, float]:
-    from dialer.runtime import run_async
+    from dialer.runtime.wiring import run_async
 
     return run_async(_run(ROWS))  # type: ignore[no-any-return]
 

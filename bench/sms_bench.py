@@ -81,7 +81,7 @@ async def _bare(url: str, n: int) -> float:
 async def _through_regua(api: str, redis_url: str, n: int) -> tuple[float, int, int]:
     import redis.asyncio as aioredis
 
-    from dialer import keys
+    from dialer.store import keys
     from sms_gateway.base import SmsMessage
     from sms_gateway.resilient import LanePolicy, ResiliencePolicy, ResilientSms
     from sms_gateway.twilio import TwilioConfig, TwilioSms
@@ -118,8 +118,8 @@ async def _through_regua(api: str, redis_url: str, n: int) -> tuple[float, int, 
 
 
 def run() -> dict[str, float]:
-    from dialer.redis_server import EmbeddedRedis
-    from dialer.runtime import run_async
+    from dialer.runtime.wiring import run_async
+    from dialer.store.embedded import EmbeddedRedis
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, env=env)

@@ -1,3 +1,3 @@
-from dialer.cli import main
+from dialer.cli.main import main
 
 raise SystemExit(main())

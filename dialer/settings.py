@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dialer import calling_hours
-from dialer.disclosure import limited_problems
 from dialer.errors import ConfigError
+from dialer.rules import calling_hours
+from dialer.rules.disclosure import limited_problems
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "dialer.toml"
@@ -410,7 +410,7 @@ def check_settings(settings: Settings, where: Any = lambda loc: "config") -> Non
             if problems:
                 fail(("limited_message", channel, lang), "; ".join(problems))
     if settings.company.business_name:
-        from dialer.disclosure import fold
+        from dialer.rules.disclosure import fold
 
         folded = fold(settings.company.business_name)
         for name in settings.company.collection_names:

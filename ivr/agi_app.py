@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from dialer.campaign_file import make_hasher
-from dialer.store import Store
+from dialer.formats.campaign_file import make_hasher
+from dialer.store.store import Store
 from ivr.conversation import call_fields, party_for, run_conversation
 from ivr.fastagi import AgiHangup, AgiSession
 from ivr.prompts import Catalogue, Rendered
@@ -78,7 +78,7 @@ class IvrApp:
 
     async def _refresh_catalogue(self) -> None:
         """Admins' prompt edits (validated when made) apply from the next call on."""
-        from ivr.admin_routes import VERSION, load_overrides
+        from dialer.web.prompts import VERSION, load_overrides
 
         version: str | None = await self.store.r.get(VERSION)
         if version == self._version:

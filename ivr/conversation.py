@@ -55,7 +55,7 @@ def party_for(account: Account) -> flow.Party:
 
 def call_fields(account: Account, company: Any, language: str) -> dict[str, str]:
     """Every value a prompt may name. Which ones a prompt may *use* is its level's business."""
-    from dialer.messages import limited_fields
+    from dialer.rules.messages import limited_fields
     from ivr.speech_text import date_words, digits_words, money_words
 
     fields = limited_fields(account, company)

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialer.disclosure import Level, level_problems, limited_problems
 from dialer.errors import ConfigError, ReguaError
+from dialer.rules.disclosure import Level, level_problems, limited_problems
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 CATALOGUE = PROMPTS_DIR / "catalogue.toml"

@@ -7,7 +7,7 @@ from typing import Any
 
 from dialer.domain import Outcome
 from dialer.settings import Settings
-from dialer.telephony import CallRequest, IvrAction
+from dialer.telephony.base import CallRequest, IvrAction
 from ivr.conversation import call_fields, party_for, run_conversation
 from ivr.prompts import Catalogue, Rendered
 

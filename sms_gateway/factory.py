@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from dialer.clock import Clock
     from dialer.settings import Settings
-    from dialer.store import Store
+    from dialer.store.store import Store
 
 SUPPORTED = "sandbox://, http(s):// (generic JSON), twilio://, zenvia://, smpp://"
 LANE_OPTIONS = frozenset({"rate", "burst"})

@@ -44,8 +44,8 @@ from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 
-from dialer import keys
 from dialer.errors import SmsPermanent, SmsRetryable
+from dialer.store import keys
 from sms_gateway.base import SendResult, SmsGateway, SmsMessage
 from sms_gateway.encoding import analyse
 

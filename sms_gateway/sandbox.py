@@ -8,8 +8,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from dialer import keys
 from dialer.clock import Clock
+from dialer.store import keys
 from sms_gateway.base import SendResult, SmsMessage
 from sms_gateway.encoding import analyse
 

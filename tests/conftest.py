@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from dialer.domain import Account, Channel, Consent, Contact, Phone, PhoneType
-from dialer.policy import Policy
-from dialer.redis_server import EmbeddedRedis
+from dialer.rules.policy import Policy
 from dialer.settings import Settings, load_settings
+from dialer.store.embedded import EmbeddedRedis
 
 # Tests never read the developer's environment overrides.
 for _name in list(os.environ):

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from dialer.cadence import Cadence
-from dialer.campaign_file import RowDefaults
 from dialer.clock import ManualClock
-from dialer.ingest import LoadSummary, load_file
-from dialer.policy import Policy
-from dialer.scheduler import Scheduler
+from dialer.formats.campaign_file import RowDefaults
+from dialer.rules.cadence import Cadence
+from dialer.rules.policy import Policy
+from dialer.runtime.ingest import LoadSummary, load_file
+from dialer.runtime.scheduler import Scheduler
+from dialer.runtime.worker import Worker, WorkerConfig
 from dialer.settings import Settings
-from dialer.store import Store
+from dialer.store.store import Store
 from dialer.telephony.sandbox import SandboxTelephony
-from dialer.worker import Worker, WorkerConfig
 from sms_gateway.sandbox import SandboxSms
 
 HEADER = "account_id;name;phone;due_date;amount;consent_voice;consent_sms;verify_birth_year\n"

@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from dialer import auth, keys
-from dialer import payment_links as pl
-from dialer.api import _ROUTES, Services, create_app
-from dialer.pix import parse as parse_brcode
-from dialer.runtime import Runtime
+from dialer.formats import payment_links as pl
+from dialer.formats.pix import parse as parse_brcode
+from dialer.runtime.wiring import Runtime
+from dialer.store import keys
+from dialer.web import auth
+from dialer.web.app import _ROUTES, Services, create_app
 from tests.runtime_helpers import HEADER, campaign_csv, make_rig
 
 MON_1000 = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
@@ -40,8 +41,8 @@ def bearer(role: str) -> dict[str, str]:
 
 
 def test_every_route_names_its_role():
-    import dialer.pay_routes
-    import dialer.sms_webhooks  # noqa: F401
+    import dialer.web.pay
+    import dialer.web.sms_webhooks  # noqa: F401
 
     assert _ROUTES
     for method, path, handler, role in _ROUTES:

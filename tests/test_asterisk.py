@@ -12,12 +12,12 @@ import pytest
 from dialer.clock import ManualClock, SystemClock
 from dialer.domain import Account, Consent, Outcome, Phone
 from dialer.errors import AmiLoginFailed, ConfigError, TelephonyDown
-from dialer.pacing import Pacer
-from dialer.store import Store
-from dialer.telephony import CallRequest
+from dialer.rules.call_outcome import classify
+from dialer.store.store import Store
 from dialer.telephony.ami_simulator import AmiServer
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony, channel_id, dial_string
-from dialer.telephony.outcomes import classify
+from dialer.telephony.base import CallRequest
+from dialer.telephony.pacing import Pacer
 from ivr.agi_app import IvrApp
 from ivr.fastagi import FastAgiServer
 from ivr.prompts import Catalogue, Rendered
@@ -120,8 +120,8 @@ async def pbx(redis_url, settings):
     servers = [AmiServer(agi_port=agi.port), AmiServer(agi_port=agi.port)]
     for s in servers:
         await s.start()
-    from dialer.campaign_file import make_hasher
-    from dialer.records import pack_account, pack_phone
+    from dialer.formats.campaign_file import make_hasher
+    from dialer.store.codec import pack_account, pack_phone
 
     account = Account(
         "A1",
@@ -340,12 +340,12 @@ async def test_many_calls_in_flight_respect_the_trunk(pbx):
 async def test_worker_with_asterisk_backend_end_to_end(pbx, settings, tmp_path):
     """The worker, the AMI adapter, the AMI server, the FastAGI IVR and Redis, together."""
     store, servers, agi, fast, account = pbx
-    from dialer.cadence import Cadence
-    from dialer.campaign_file import RowDefaults
-    from dialer.ingest import load_file
-    from dialer.policy import Policy
-    from dialer.scheduler import Scheduler
-    from dialer.worker import Worker
+    from dialer.formats.campaign_file import RowDefaults
+    from dialer.rules.cadence import Cadence
+    from dialer.rules.policy import Policy
+    from dialer.runtime.ingest import load_file
+    from dialer.runtime.scheduler import Scheduler
+    from dialer.runtime.worker import Worker
     from sms_gateway.sandbox import SandboxSms
     from tests.runtime_helpers import campaign_csv
 

@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from dialer.cadence import Cadence, Event, next_step
 from dialer.domain import Account, AccountStatus, Attempt, Channel, Outcome, PaymentMethod
+from dialer.rules.cadence import Cadence, Event, next_step
 
 DUE = date(2026, 11, 13)
 BRT = timezone(timedelta(hours=-3))
@@ -139,7 +139,7 @@ def test_crediario_follows_the_seed(cadence):
 
 
 def test_previous_call_unanswered_condition(settings):
-    from dialer.cadence import Step
+    from dialer.rules.cadence import Step
 
     step = Step("x", Channel.SMS, "limited", offset_days=11, when="previous_call_unanswered")
     cad = Cadence({"boleto": (step,)})

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer.campaign_file import (
+from dialer.domain import AccountStatus, PaymentMethod, PhoneType
+from dialer.errors import HeaderError
+from dialer.formats.campaign_file import (
     CampaignReader,
     CampaignRow,
     RowDefaults,
@@ -18,8 +20,6 @@ from dialer.campaign_file import (
     normalise_phone,
     parse_amount,
 )
-from dialer.domain import AccountStatus, PaymentMethod, PhoneType
-from dialer.errors import HeaderError
 
 HEADER = "account_id;name;phone;due_date;amount"
 

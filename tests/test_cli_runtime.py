@@ -221,7 +221,7 @@ def test_serve_then_audit_answers_why(cli, redis_url, tmp_path: Path):
 
 
 def test_summary_line_says_what_a_supervisor_asks():
-    from dialer.console import summary_line
+    from dialer.runtime.console import summary_line
 
     status = {
         "name": "nov",

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer.cadence import Cadence
-from dialer.dispatch import plan_account
 from dialer.domain import Channel, Outcome
-from dialer.keys import CampaignKeys
-from dialer.policy import Policy
-from dialer.redis_server import EmbeddedRedis, free_port
+from dialer.rules.cadence import Cadence
+from dialer.rules.planning import plan_account
+from dialer.rules.policy import Policy
+from dialer.runtime.worker import WorkerConfig
 from dialer.settings import load_settings
-from dialer.worker import WorkerConfig
+from dialer.store.embedded import EmbeddedRedis, free_port
+from dialer.store.keys import CampaignKeys
 from tests.runtime_helpers import campaign_csv, make_rig
 
 MON_1000 = datetime.fromisoformat("2026-11-23T10:00:00-03:00")

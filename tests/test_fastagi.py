@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from dialer import keys
-from dialer.disclosure import Level
+from dialer.rules.disclosure import Level
+from dialer.store import keys
 from ivr.agi_app import IvrApp
 from ivr.agi_simulator import CLOSE, DEAD, HANGUP, Peer
 from ivr.fastagi import AgiError, AgiHangup, AgiResult, FastAgiServer, parse_result

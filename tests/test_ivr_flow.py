@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from dialer.disclosure import Level
 from dialer.domain import Outcome
 from dialer.errors import ConfigError
+from dialer.rules.disclosure import Level
 from ivr import flow
 from ivr.prompts import Catalogue, DisclosureViolation
 

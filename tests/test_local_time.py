@@ -10,7 +10,7 @@ import pytest
 from phonenumbers import timezone as pn_timezone
 
 from dialer.errors import UnsupportedNumber
-from dialer.local_time import BR_DDD, US_STATE_ZONES, locate
+from dialer.rules.local_time import BR_DDD, US_STATE_ZONES, locate
 
 # Real geography (compliance.md): UTC offsets per DDD, no daylight saving since 2019.
 UTC_MINUS_4 = {"65", "66", "67", "69", "92", "95"}

@@ -18,7 +18,7 @@ from dialer.domain import (
     Suppression,
     SuppressionReason,
 )
-from dialer.policy import Policy, decide
+from dialer.rules.policy import Policy, decide
 from dialer.settings import load_settings
 from tests.conftest import at, make_contact
 

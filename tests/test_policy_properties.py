@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dialer.domain import TIME_BASED_REASONS, Attempt, Channel, Outcome
-from dialer.local_time import BR_DDD
-from dialer.policy import decide
+from dialer.rules.local_time import BR_DDD
+from dialer.rules.policy import decide
 from tests.conftest import make_contact
 
 NUMBERS = [f"+55{ddd}987654321" for ddd in sorted(BR_DDD)] + [

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from dialer.domain import Account, AccountStatus, Attempt, Channel, Outcome, PaymentMethod, Phone
-from dialer.report import COLUMNS, report_row
+from dialer.formats.report import COLUMNS, report_row
 
 T0 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 ACCOUNT = Account(

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dialer import keys
-from dialer.campaign_file import RowDefaults
 from dialer.domain import AccountStatus, Channel, Decision, Outcome
 from dialer.errors import HeaderError, SmsPermanent, SmsRetryable
-from dialer.ingest import load_file
-from dialer.keys import CampaignKeys
-from dialer.scheduler import Scheduler
-from dialer.store import Store
+from dialer.formats.campaign_file import RowDefaults
+from dialer.runtime.ingest import load_file
+from dialer.runtime.scheduler import Scheduler
+from dialer.store import keys
+from dialer.store.keys import CampaignKeys
+from dialer.store.store import Store
 from sms_gateway.base import SendResult, SmsMessage
 from tests.runtime_helpers import campaign_csv, make_rig
 
@@ -427,7 +427,7 @@ async def test_a_contact_planned_on_old_data_is_not_made(rig, tmp_path, change):
 
 async def test_campaign_report_after_day_one(rig, tmp_path):
     """The report's rows match what happened: one per account, outcomes from the sandbox."""
-    from dialer.report import report_row
+    from dialer.formats.report import report_row
 
     path = campaign_csv(tmp_path, [(f"A{d}", phone(d), DUE) for d in range(10)])
     await rig.load(path)

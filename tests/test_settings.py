@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialer.disclosure import limited_problems
 from dialer.errors import ConfigError
+from dialer.rules.disclosure import limited_problems
 from dialer.settings import load_settings
 
 

@@ -664,8 +664,8 @@ async def test_sandbox_batch_sends_each_key_once(redis_url):
     a key already sent is never written twice, in the same batch or a later one."""
     from datetime import datetime
 
-    from dialer import keys
     from dialer.clock import ManualClock
+    from dialer.store import keys
 
     client = aioredis.from_url(redis_url, decode_responses=True)
     await client.delete(keys.OUTBOX, keys.SMS_SENT)

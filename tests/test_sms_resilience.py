@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from dialer import keys
 from dialer.errors import SmsPermanent, SmsRetryable
+from dialer.store import keys
 from sms_gateway.base import SendResult, SmsMessage
 from sms_gateway.factory import provider_from_url
 from sms_gateway.resilient import (

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from dialer.status_file import read_status_file
+from dialer.formats.status_file import read_status_file
 
 
 def read(text: bytes) -> list[tuple[int, str, str, str | None]]:

@@ -38,10 +38,10 @@ import panoramisk.actions
 from dialer.clock import Clock
 from dialer.domain import Outcome
 from dialer.errors import AmiLoginFailed, ConfigError, TelephonyDown
-from dialer.pacing import Pacer
+from dialer.rules.call_outcome import classify
 from dialer.settings import Settings, TrunkSettings
-from dialer.telephony import CallRequest, CallResult, IvrAction
-from dialer.telephony.outcomes import classify
+from dialer.telephony.base import CallRequest, CallResult, IvrAction
+from dialer.telephony.pacing import Pacer
 
 log = logging.getLogger("regua.asterisk")
 # panoramisk logs every failed reconnect and every message; we report state changes ourselves

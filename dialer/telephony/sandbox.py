@@ -26,7 +26,7 @@ from typing import Any
 
 from dialer.clock import Clock
 from dialer.domain import Outcome
-from dialer.telephony import CallRequest, CallResult, IvrAction
+from dialer.telephony.base import CallRequest, CallResult, IvrAction
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dialer import calling_hours
-from dialer.calling_hours import WeeklyWindows
 from dialer.domain import (
     AccountStatus,
     Attempt,
@@ -39,8 +37,10 @@ from dialer.domain import (
     PhoneType,
     Reason,
 )
-from dialer.holiday_calendar import CustomHoliday, HolidayCalendar
-from dialer.local_time import locate
+from dialer.rules import calling_hours
+from dialer.rules.calling_hours import WeeklyWindows
+from dialer.rules.holiday_calendar import CustomHoliday, HolidayCalendar
+from dialer.rules.local_time import locate
 
 #: How far ahead ``not_before`` is searched before a contact is called never-eligible.
 HORIZON_DAYS = 400

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from dialer.cadence import Cadence, next_step
-from dialer.campaign_file import CampaignReader, CampaignRow, RowDefaults, RowError, RowParser
 from dialer.domain import Account, AccountStatus, PaymentMethod
-from dialer.local_time import locate
-from dialer.records import pack_account, pack_phone, to_ms
-from dialer.store import Store
+from dialer.formats.campaign_file import CampaignReader, CampaignRow, RowDefaults, RowError, RowParser
+from dialer.rules.cadence import Cadence, next_step
+from dialer.rules.local_time import locate
+from dialer.store.codec import pack_account, pack_phone, to_ms
+from dialer.store.store import Store
 
 BATCH = 500
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from dialer.campaign_file import CampaignReader, CampaignRow, RowError
 from dialer.domain import Attempt, Channel, Contact, Decision, Suppression
-from dialer.policy import Policy, decide
+from dialer.formats.campaign_file import CampaignReader, CampaignRow, RowError
+from dialer.rules.policy import Policy, decide
 
 
 @dataclass(frozen=True, slots=True)

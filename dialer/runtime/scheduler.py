@@ -15,9 +15,9 @@ import contextlib
 import logging
 from datetime import datetime
 
-from dialer import keys
 from dialer.clock import Clock
-from dialer.store import Store
+from dialer.store import keys
+from dialer.store.store import Store
 
 log = logging.getLogger("regua.scheduler")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from dialer.api import ROLE, SERVICES, route
 from dialer.errors import ConfigError, InputError
+from dialer.web.app import ROLE, SERVICES, route
 from ivr.audio import AudioError, convert_for_asterisk
 from ivr.prompts import LANGUAGES, Catalogue
 

@@ -27,7 +27,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dialer import keys
 from dialer.domain import (
     Account,
     AccountStatus,
@@ -39,8 +38,8 @@ from dialer.domain import (
     SuppressionReason,
 )
 from dialer.errors import StoreError
-from dialer.keys import CampaignKeys
-from dialer.records import (
+from dialer.store import keys
+from dialer.store.codec import (
     from_ms,
     pack_account,
     pack_attempt,
@@ -49,6 +48,7 @@ from dialer.records import (
     unpack_attempt,
     unpack_phone,
 )
+from dialer.store.keys import CampaignKeys
 
 # The asyncio client packs commands in Python; the sync client uses hiredis when it is
 # installed. Our hot path sends long pipelines of scripts: pack them with hiredis too.

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from dialer.cadence import Cadence, Step, next_step
 from dialer.domain import Account, Attempt, Channel, Contact, Decision, Outcome, Phone, PhoneType, Suppression
-from dialer.local_time import locate
-from dialer.policy import Policy, decide
+from dialer.rules.cadence import Cadence, Step, next_step
+from dialer.rules.local_time import locate
+from dialer.rules.policy import Policy, decide
 
 FALLBACK_SUFFIX = "~sms"
 

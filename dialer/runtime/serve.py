@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dialer.clock import Clock
-from dialer.runtime import Runtime, make_sms, make_telephony, open_store
-from dialer.scheduler import Scheduler
+from dialer.runtime.scheduler import Scheduler
+from dialer.runtime.wiring import Runtime, make_sms, make_telephony, open_store
+from dialer.runtime.worker import Worker, WorkerConfig, default_consumer_name
 from dialer.settings import Settings
-from dialer.store import Store
-from dialer.worker import Worker, WorkerConfig, default_consumer_name
+from dialer.store.store import Store
 
 log = logging.getLogger("regua.service")
 
@@ -131,7 +131,7 @@ async def _run_roles(
             agi = await start_ivr(runtime, store)
             tasks.append(asyncio.create_task(_until(stop, agi.close), name="ivr"))
         if options.api and options.role in ("all", "api"):
-            from dialer.api import start_api
+            from dialer.web.app import start_api
 
             try:
                 runner = await start_api(runtime, store, telephony, sms)
@@ -145,7 +145,7 @@ async def _run_roles(
             else:
                 tasks.append(asyncio.create_task(_until(stop, runner.cleanup), name="api"))
         if options.progress:
-            from dialer.console import live_progress
+            from dialer.runtime.console import live_progress
 
             tasks.append(
                 asyncio.create_task(
@@ -153,7 +153,7 @@ async def _run_roles(
                 )
             )
         elif options.progress_every_s > 0 and options.role in ("all", "scheduler"):
-            from dialer.console import log_progress
+            from dialer.runtime.console import log_progress
 
             tasks.append(
                 asyncio.create_task(

@@ -21,10 +21,10 @@ from typing import Any
 
 from aiohttp import web
 
-from dialer.api import SERVICES, route
 from dialer.domain import Channel, Suppression, SuppressionReason
 from dialer.errors import InputError, SmsError
-from dialer.local_time import number_country
+from dialer.rules.local_time import number_country
+from dialer.web.app import SERVICES, route
 from sms_gateway import webhooks as wh
 from sms_gateway.base import SmsMessage
 

@@ -31,9 +31,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from dialer.cadence import Cadence
 from dialer.clock import Clock
-from dialer.dispatch import Plan, fallback_due, next_wake, plan_account
 from dialer.domain import (
     Attempt,
     Channel,
@@ -42,13 +40,15 @@ from dialer.domain import (
     SuppressionReason,
 )
 from dialer.errors import SmsPermanent, SmsRetryable, TelephonyDown
-from dialer.local_time import locate
-from dialer.messages import LANGUAGE_BY_PACK, render_limited
-from dialer.policy import Policy
-from dialer.records import pack_attempt
+from dialer.rules.cadence import Cadence
+from dialer.rules.local_time import locate
+from dialer.rules.messages import LANGUAGE_BY_PACK, render_limited
+from dialer.rules.planning import Plan, fallback_due, next_wake, plan_account
+from dialer.rules.policy import Policy
 from dialer.settings import Settings
-from dialer.store import AccountState, Effects, Finish, Store, WorkItem, phone_day_key
-from dialer.telephony import CallRequest, CallResult, IvrAction, Telephony
+from dialer.store.codec import pack_attempt
+from dialer.store.store import AccountState, Effects, Finish, Store, WorkItem, phone_day_key
+from dialer.telephony.base import CallRequest, CallResult, IvrAction, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage, send_all
 from sms_gateway.encoding import cap_segments
 
@@ -796,7 +796,7 @@ class Worker:
 
     async def _send_payment_link(self, campaign: str, job: _Job, now: datetime, effects: Effects) -> None:
         """The verified debtor asked for it on this call: a full-level SMS is allowed."""
-        from dialer import payment_links as pl
+        from dialer.formats import payment_links as pl
 
         plan = job.plan
         assert plan.phone is not None and job.attempt is not None

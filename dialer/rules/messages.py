@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dialer.disclosure import LIMITED_FIELDS
 from dialer.domain import Account
+from dialer.rules.disclosure import LIMITED_FIELDS
 
 LANGUAGE_BY_PACK = {"BR": "pt-BR", "US": "en"}
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from dialer.campaign_file import normalise_phone
 from dialer.domain import Attempt, Channel, Outcome
 from dialer.errors import InputError
+from dialer.formats.campaign_file import normalise_phone
 
 
 def parse_instant(text: str, what: str = "time") -> datetime:

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from dialer import payment_links as pl
-from dialer.api import SERVICES, route
-from dialer.pix import brcode
+from dialer.formats import payment_links as pl
+from dialer.formats.pix import brcode
+from dialer.web.app import SERVICES, route
 
 _HEADERS = {
     "Cache-Control": "no-store",

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
-from dialer.campaign_file import normalise_phone, parse_date
 from dialer.domain import Suppression, SuppressionReason
+from dialer.formats.campaign_file import normalise_phone, parse_date
 
 _SPLIT = re.compile(r"[;,\t]")
 

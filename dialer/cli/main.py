@@ -44,9 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_runtime_commands(sub: Any) -> None:
-    """Commands that need the Redis runtime (registered by dialer.commands)."""
+    """Commands that need the Redis runtime (registered by dialer.cli.commands)."""
     try:
-        from dialer import commands
+        from dialer.cli import commands
     except ImportError:  # pragma: no cover - the runtime is part of the package
         return
     commands.add_parsers(sub)
@@ -61,10 +61,10 @@ def load_settings_or_exit(args: argparse.Namespace) -> Any:
 
 @command("plan")
 def _plan(args: argparse.Namespace) -> int:
-    from dialer.campaign_file import CampaignReader, RowDefaults, RowError
-    from dialer.history import parse_instant, read_history
-    from dialer.plan import plan
-    from dialer.policy import Policy
+    from dialer.formats.campaign_file import CampaignReader, RowDefaults, RowError
+    from dialer.formats.history import parse_instant, read_history
+    from dialer.formats.preview import plan
+    from dialer.rules.policy import Policy
 
     settings = load_settings_or_exit(args)
     policy = Policy.from_settings(settings)
@@ -120,9 +120,9 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 @command("check-config")
 def _check_config(args: argparse.Namespace) -> int:
-    from dialer.calling_hours import DAY_KEYS, format_day
     from dialer.domain import Channel
-    from dialer.policy import Policy
+    from dialer.rules.calling_hours import DAY_KEYS, format_day
+    from dialer.rules.policy import Policy
 
     settings = load_settings_or_exit(args)
     policy = Policy.from_settings(settings)

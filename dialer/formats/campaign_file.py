@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from dialer.domain import Account, AccountStatus, Consent, PaymentMethod, Phone, PhoneType
 from dialer.errors import HeaderError, UnsupportedNumber
-from dialer.local_time import BR_DDD, is_valid_zone, number_country, region_known, split_region
+from dialer.rules.local_time import BR_DDD, is_valid_zone, number_country, region_known, split_region
 
 REQUIRED = ("account_id", "name", "phone", "due_date", "amount")
 OPTIONAL = (

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialer.cadence import Cadence
 from dialer.clock import Clock, SystemClock
-from dialer.policy import Policy
-from dialer.redis_server import EmbeddedRedis
-from dialer.secret_key import load_secret
+from dialer.rules.cadence import Cadence
+from dialer.rules.policy import Policy
+from dialer.runtime.secret_key import load_secret
 from dialer.settings import Settings
-from dialer.store import Store
+from dialer.store.embedded import EmbeddedRedis
+from dialer.store.store import Store
 
 log = logging.getLogger("regua.runtime")
 
@@ -174,7 +174,7 @@ def make_sms(settings: Settings, store: Store, clock: Clock):  # type: ignore[no
 def _wire_smpp(gateway: Any, settings: Settings, store: Store, clock: Clock) -> None:
     """SMPP brings receipts and replies on its own connection: hand them to the same code
     the HTTP webhooks use."""
-    from dialer.sms_webhooks import handle_inbound
+    from dialer.web.sms_webhooks import handle_inbound
     from sms_gateway.smpp import SmppSms
 
     lanes = [getattr(gateway, "primary", None), getattr(gateway, "secondary", None)]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dialer.keys import PREFIX
-from dialer.records import to_ms
+from dialer.store.codec import to_ms
+from dialer.store.keys import PREFIX
 
 ACQUIRE = """
 -- KEYS[1] leases zset, KEYS[2] bucket hash (may be absent: no rate limit)

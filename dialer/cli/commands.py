@@ -15,7 +15,7 @@ from typing import Any
 
 from dialer.errors import InputError, StoreError
 from dialer.settings import PROJECT_ROOT, Settings, load_settings
-from dialer.store import TRANSITIONS
+from dialer.store.store import TRANSITIONS
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
 SAMPLE_CAMPAIGN = PROJECT_ROOT / "config" / "sample_campaign.csv"
@@ -40,7 +40,7 @@ def _handler(name: str) -> Callable[[Callable[..., Awaitable[int]]], Callable[..
 
 
 async def _with_store(fn: Callable[..., Awaitable[int]], args: argparse.Namespace) -> int:
-    from dialer.runtime import open_store
+    from dialer.runtime.wiring import open_store
 
     settings = load_settings(args.config)
     async with open_store(settings) as store:
@@ -167,9 +167,9 @@ def add_parsers(sub: Any) -> None:
 
 @_handler("load")
 async def _load(args: argparse.Namespace, settings: Settings, store: Any) -> int:
-    from dialer.campaign_file import RowDefaults
-    from dialer.ingest import load_file
-    from dialer.runtime import Runtime
+    from dialer.formats.campaign_file import RowDefaults
+    from dialer.runtime.ingest import load_file
+    from dialer.runtime.wiring import Runtime
 
     runtime = Runtime.build(settings)
     path = Path(args.file)
@@ -246,7 +246,7 @@ async def _campaigns(args: argparse.Namespace, settings: Settings, store: Any) -
         for r in rows:
             _print_json(r)
         return 0
-    from dialer.cli import _print_table
+    from dialer.cli.main import _print_table
 
     _print_table(
         ["campaign", "state", "accounts", "contacts", "scheduled", "queued", "in flight", "created"],
@@ -312,7 +312,7 @@ async def _status(args: argparse.Namespace, settings: Settings, store: Any) -> i
 
 def _serve(args: argparse.Namespace) -> int:
     from dialer.clock import SimulatedClock
-    from dialer.service import ServeOptions, serve
+    from dialer.runtime.serve import ServeOptions, serve
 
     settings = load_settings(args.config)
     clock = None
@@ -330,7 +330,7 @@ def _serve(args: argparse.Namespace) -> int:
         config_path=args.config,
     )
     _setup_logging(quiet=options.progress)
-    from dialer.runtime import run_async
+    from dialer.runtime.wiring import run_async
 
     return int(run_async(serve(settings, options, clock=clock)))
 
@@ -349,7 +349,7 @@ def _setup_logging(quiet: bool = False) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from dialer.clock import SimulatedClock
-    from dialer.service import ServeOptions, serve
+    from dialer.runtime.serve import ServeOptions, serve
 
     settings = load_settings(args.config)
     if settings.service.telephony != "sandbox" or not settings.service.sms_provider.startswith("sandbox"):
@@ -358,9 +358,9 @@ def _demo(args: argparse.Namespace) -> int:
     _setup_logging(quiet=sys.stdout.isatty())
 
     async def main() -> int:
-        from dialer.campaign_file import RowDefaults
-        from dialer.ingest import load_file
-        from dialer.runtime import Runtime, open_store
+        from dialer.formats.campaign_file import RowDefaults
+        from dialer.runtime.ingest import load_file
+        from dialer.runtime.wiring import Runtime, open_store
 
         runtime = Runtime.build(settings, clock=clock)
         async with open_store(settings) as store:
@@ -393,7 +393,7 @@ def _demo(args: argparse.Namespace) -> int:
             stop=stop,
         )
 
-    from dialer.runtime import run_async
+    from dialer.runtime.wiring import run_async
 
     return int(run_async(main()))
 
@@ -406,8 +406,8 @@ HANDLERS["demo"] = _demo
 
 @_handler("suppress")
 async def _suppress(args: argparse.Namespace, settings: Settings, store: Any) -> int:
-    from dialer.campaign_file import normalise_phone
     from dialer.domain import Channel, Suppression, SuppressionReason
+    from dialer.formats.campaign_file import normalise_phone
 
     now = datetime.now(UTC)
     actor = _actor()
@@ -449,7 +449,7 @@ async def _suppress(args: argparse.Namespace, settings: Settings, store: Any) ->
             for e in entries:
                 _print_json(e)
         else:
-            from dialer.cli import _print_table
+            from dialer.cli.main import _print_table
 
             _print_table(
                 ["number", "channel", "reason", "effective from", "source", "added"],
@@ -467,7 +467,7 @@ async def _suppress(args: argparse.Namespace, settings: Settings, store: Any) ->
             )
         return 0
     # import
-    from dialer.suppression_file import read_suppression_file
+    from dialer.formats.suppression_file import read_suppression_file
 
     errors_fh = open(args.errors, "w", newline="", encoding="utf-8") if args.errors else None  # noqa: SIM115
     writer = csv.writer(errors_fh) if errors_fh else None
@@ -570,7 +570,7 @@ async def _account(args: argparse.Namespace, settings: Settings, store: Any) -> 
 
 async def _account_file(args: argparse.Namespace, store: Any, status: Any) -> int:
     """Apply one status to every account of a file; report what changed and what was refused."""
-    from dialer.status_file import read_status_file
+    from dialer.formats.status_file import read_status_file
 
     path = Path(args.file)
     if not path.exists():
@@ -612,7 +612,7 @@ async def _account_file(args: argparse.Namespace, store: Any, status: Any) -> in
 
 @_handler("report")
 async def _report(args: argparse.Namespace, settings: Settings, store: Any) -> int:
-    from dialer.report import COLUMNS, report_row
+    from dialer.formats.report import COLUMNS, report_row
 
     status = await store.status(args.campaign)  # a clear error for an unknown name
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
@@ -640,7 +640,7 @@ async def _report(args: argparse.Namespace, settings: Settings, store: Any) -> i
 
 @_handler("outbox")
 async def _outbox(args: argparse.Namespace, settings: Settings, store: Any) -> int:
-    from dialer import keys
+    from dialer.store import keys
 
     entries = await store.r.xrevrange(keys.OUTBOX, count=args.limit)
     rows = [{"id": i, **f} for i, f in entries]

@@ -1,7 +1,7 @@
 """The HTTP API and dashboard (aiohttp), built by ``create_app(services)``.
 
 Every route names its role (``public``, ``operator``, ``supervisor``, ``admin``; see
-``dialer.auth``); the auth middleware refuses anything else before the handler runs.
+``dialer.web.auth``); the auth middleware refuses anything else before the handler runs.
 Errors are JSON ``{"error": …}`` with a status code and a sentence saying what to do —
 never a traceback, a token or a debtor's data.
 """
@@ -25,12 +25,12 @@ from typing import Any
 
 from aiohttp import web
 
-from dialer import auth
 from dialer.errors import ConfigError, HeaderError, InputError, StoreError
-from dialer.store import TRANSITIONS, Store
+from dialer.store.store import TRANSITIONS, Store
+from dialer.web import auth
 
 log = logging.getLogger("regua.api")
-WEB = Path(__file__).parent / "web"
+WEB = Path(__file__).parent / "templates"
 MAX_UPLOAD = 2 * 1024**3
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -179,7 +179,7 @@ async def logout(request: web.Request) -> web.Response:
 
 @route("GET", "/metrics", "operator")
 async def metrics(request: web.Request) -> web.Response:
-    from dialer.metrics import render_metrics
+    from dialer.runtime.metrics import render_metrics
 
     body, content_type = await render_metrics(request.app[SERVICES])
     return web.Response(body=body, headers={"Content-Type": content_type})
@@ -288,8 +288,8 @@ def _load_in_thread(
     import csv
     import io
 
-    from dialer.campaign_file import RowDefaults
-    from dialer.ingest import load_file
+    from dialer.formats.campaign_file import RowDefaults
+    from dialer.runtime.ingest import load_file
 
     runtime = s.runtime
     settings = runtime.settings
@@ -325,7 +325,7 @@ async def campaign_report(request: web.Request) -> web.StreamResponse:
     import csv
     import io
 
-    from dialer.report import COLUMNS, report_row
+    from dialer.formats.report import COLUMNS, report_row
 
     store = request.app[SERVICES].store
     name = request.match_info["name"]
@@ -434,8 +434,8 @@ async def suppressions(request: web.Request) -> web.Response:
 
 @route("POST", "/api/suppressions", "supervisor")
 async def suppress(request: web.Request) -> web.Response:
-    from dialer.campaign_file import normalise_phone
     from dialer.domain import Channel, Suppression, SuppressionReason
+    from dialer.formats.campaign_file import normalise_phone
 
     body = await _json(request)
     try:
@@ -473,8 +473,8 @@ async def archive(request: web.Request) -> web.Response:
 
 @route("DELETE", "/api/suppressions/{number}", "admin")
 async def unsuppress(request: web.Request) -> web.Response:
-    from dialer.campaign_file import normalise_phone
     from dialer.domain import Channel
+    from dialer.formats.campaign_file import normalise_phone
 
     try:
         number, _ = normalise_phone(request.match_info["number"])
@@ -545,8 +545,8 @@ async def _json(request: web.Request) -> dict[str, Any]:
 def create_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_UPLOAD)
     app[SERVICES] = services
-    from dialer import pay_routes, sms_webhooks  # noqa: F401  (modules that register routes)
-    from ivr import admin_routes  # noqa: F401
+    from dialer.web import prompts as admin_routes  # noqa: F401
+    from dialer.web import sms_webhooks  # noqa: F401  (modules that register routes)
 
     for method, path, handler, _role in _ROUTES:
         app.router.add_route(method, path, handler)

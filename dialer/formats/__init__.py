@@ -1,0 +1,1 @@
+"""The files and texts Régua reads and writes, pure: parsers and renderers."""

@@ -1,0 +1,1 @@
+"""The pure core: rules over values, the clock passed in; no I/O."""

@@ -1,0 +1,1 @@
+"""The running service: wiring, scheduler, workers, ingest, the use cases."""

@@ -1,0 +1,1 @@
+"""The HTTP side: API, console, debtor pages, webhooks."""
