@@ -50,14 +50,20 @@ class LoadSummary:
 
 
 class FirstDue:
-    """When an account should first be looked at: its next step's local day (or now).
+    """When an account is first looked at: the start of its régua's first step's local day.
+
+    Loading never reads the clock for this: whatever clock the service runs on (the wall
+    clock, or the sandbox's simulated one started at another date), an account loaded
+    today is due at the same instant, and the worker decides at dispatch, on its own
+    clock, which step is due then (the catch-up rule) and whether the rules allow it. An
+    account loaded after its first step's day is therefore due at once.
 
     Many rows share a due date: the answer depends only on (due date, payment method,
     status, zone), so it is computed once per distinct tuple.
     """
 
-    def __init__(self, cadence: Cadence, now: datetime) -> None:
-        self.cadence, self.now = cadence, now
+    def __init__(self, cadence: Cadence) -> None:
+        self.cadence = cadence
         self._cache: dict[tuple[date, PaymentMethod, AccountStatus, ZoneInfo], int] = {}
 
     def __call__(self, row: CampaignRow) -> int:
@@ -66,16 +72,18 @@ class FirstDue:
         key = (a.due_date, a.payment_method, a.status, tz)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self._compute(*key)
+            found = self._cache[key] = first_look(self.cadence, *key)
         return found
 
-    def _compute(self, due: date, method: PaymentMethod, status: AccountStatus, tz: ZoneInfo) -> int:
-        today = self.now.astimezone(tz).date()
-        probe = Account("", "", due, Decimal(1), payment_method=method, status=status)
-        nxt = next_step(probe, (), today, self.cadence)
-        if nxt is None:
-            return to_ms(self.now)
-        return to_ms(max(datetime.combine(nxt.due_on, time(0), tz), self.now))
+
+def first_look(
+    cadence: Cadence, due: date, method: PaymentMethod, status: AccountStatus, tz: ZoneInfo
+) -> int:
+    """Epoch ms of the start of the first step's local day (the due date's, when no step is
+    ahead or the account is not open: the worker then records that there is nothing to do)."""
+    probe = Account("", "", due, Decimal(1), payment_method=method, status=status)
+    nxt = next_step(probe, (), date.min, cadence)
+    return to_ms(datetime.combine(nxt.due_on if nxt is not None else due, time(0), tz))
 
 
 # a file bigger than this is validated in worker processes (the machine's other cores)
@@ -85,8 +93,8 @@ CHUNK = 2000
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(parser: RowParser, cadence: Cadence, now: datetime) -> None:
-    _worker_state.update(parser=parser, first_due=FirstDue(cadence, now))
+def _init_worker(parser: RowParser, cadence: Cadence) -> None:
+    _worker_state.update(parser=parser, first_due=FirstDue(cadence))
 
 
 def _validate_chunk(records: list[tuple[int, dict[str, str]] | RowError]) -> list[Any]:
@@ -194,7 +202,7 @@ async def load_file(
 
         if processes <= 0:
             parse = reader.parser.parse
-            first_due = FirstDue(cadence, now)
+            first_due = FirstDue(cadence)
             for rec in reader.records():
                 if isinstance(rec, RowError):
                     await take(rec)
@@ -204,7 +212,7 @@ async def load_file(
         else:
             loop = asyncio.get_running_loop()
             with ProcessPoolExecutor(
-                processes, initializer=_init_worker, initargs=(reader.parser, cadence, now)
+                processes, initializer=_init_worker, initargs=(reader.parser, cadence)
             ) as pool:
                 in_flight: deque[asyncio.Future[list[Any]]] = deque()
                 chunk: list[Any] = []

@@ -39,6 +39,13 @@ def find_redis_server() -> str:
     )
 
 
+def server_environment() -> dict[str, str]:
+    """The environment redis-server runs in: ours without preloaded libraries. A library
+    preloaded into the Python process (libfaketime, which CI uses to run the suite at
+    another date) crashes redis-server; its clock must stay the real one anyway."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 def free_port() -> int:
     """A TCP port free on loopback now (note: ``--port 0`` turns TCP off in Redis)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -113,6 +120,7 @@ class EmbeddedRedis:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
+                env=server_environment(),
             )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
