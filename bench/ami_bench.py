@@ -21,8 +21,8 @@ from decimal import Decimal
 from dialer.clock import SystemClock
 from dialer.domain import Account, Consent, Phone
 from dialer.settings import load_settings
+from dialer.store import Store
 from dialer.store.embedded import EmbeddedRedis
-from dialer.store.store import Store
 from dialer.telephony.ami_simulator import AmiServer, message
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony
 from dialer.telephony.base import CallRequest

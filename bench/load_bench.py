@@ -34,7 +34,7 @@ def _child(csv_path: str, url: str) -> None:
     from dialer.rules.cadence import Cadence
     from dialer.runtime.ingest import load_file
     from dialer.settings import load_settings
-    from dialer.store.store import Store
+    from dialer.store import Store
 
     async def main() -> dict[str, float]:
         store = await Store.connect(url)

@@ -81,16 +81,17 @@ async def _bare(url: str, n: int) -> float:
 async def _through_regua(api: str, redis_url: str, n: int) -> tuple[float, int, int]:
     import redis.asyncio as aioredis
 
-    from dialer.store import keys
+    from dialer.store import Store, keys
     from sms_gateway.base import SmsMessage
     from sms_gateway.resilient import LanePolicy, ResiliencePolicy, ResilientSms
     from sms_gateway.twilio import TwilioConfig, TwilioSms
 
     client = aioredis.from_url(redis_url, decode_responses=True, max_connections=CONCURRENCY)
+    store = await Store.connect(redis_url)
     twilio = TwilioSms(TwilioConfig(ACCOUNT, "bench-token", from_number="+15550001111", api_base=api))
     gateway = ResilientSms(
         twilio,
-        redis=client,
+        ledger=store,
         policy=ResiliencePolicy(),
         primary_lane=LanePolicy(rate=20_000, burst=CONCURRENCY),
     )
@@ -114,6 +115,7 @@ async def _through_regua(api: str, redis_url: str, n: int) -> tuple[float, int, 
     recorded = sum(1 for k, v in sent.items() if k.startswith("bench:") and v.startswith("twilio:SM"))
     await gateway.close()
     await client.aclose()
+    await store.close()
     return n / elapsed, duplicates, recorded
 
 

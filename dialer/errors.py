@@ -5,7 +5,9 @@ ReguaError
 ├── InputError             bad external input (CSV row, HTTP body, webhook)
 │   └── HeaderError        a campaign file whose header cannot be used
 ├── UnsupportedNumber      a number outside every rule pack
-├── StoreError             Redis unreachable or misbehaving
+├── StoreError             Redis misbehaving (a refused command, a bad name)
+│   ├── StoreUnavailable   Redis unreachable or timing out: back off and retry
+│   └── UnknownCampaign    no campaign by that name
 ├── TelephonyError         the voice backend failed
 │   ├── TelephonyDown      no telephony server can take a call now
 │   └── AmiLoginFailed     wrong AMI credentials: do not retry in a loop
@@ -46,6 +48,14 @@ class UnsupportedNumber(ReguaError):
 
 class StoreError(ReguaError):
     """The Redis store could not be used."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis is unreachable or timing out: nothing was (or may have been) written; retry."""
+
+
+class UnknownCampaign(StoreError):
+    """No campaign by that name."""
 
 
 class TelephonyError(ReguaError):

@@ -13,10 +13,10 @@ import logging
 from typing import Any, Protocol
 
 from dialer.formats.campaign_file import make_hasher
-from dialer.store.store import Store
+from dialer.store import Store
 from ivr.conversation import call_fields, party_for, run_conversation
 from ivr.fastagi import AgiHangup, AgiSession
-from ivr.prompts import Catalogue, Rendered
+from ivr.prompts import Catalogue, Rendered, catalogue_for
 
 log = logging.getLogger("regua.ivr")
 
@@ -74,21 +74,15 @@ class IvrApp:
         self.store, self.catalogue, self.audio, self.settings = store, catalogue, audio, settings
         self._hash = make_hasher(secret)
         self.calls = 0
-        self._version: str | None = None
+        self._version: int | None = None
 
     async def _refresh_catalogue(self) -> None:
         """Admins' prompt edits (validated when made) apply from the next call on."""
-        from dialer.web.prompts import VERSION, load_overrides
-
-        version: str | None = await self.store.r.get(VERSION)
+        version = await self.store.prompt_version()
         if version == self._version:
             return
-        company = self.settings.company
-        self.catalogue = Catalogue.load(
-            self.settings.limited_message.voice,
-            (*company.collection_names, company.name),
-            overrides=await load_overrides(self.store.r),
-        )
+        overrides, version = await self.store.prompt_overrides()
+        self.catalogue = catalogue_for(self.settings, overrides)
         self._version = version
 
     async def handle(self, session: AgiSession) -> None:

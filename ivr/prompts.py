@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dialer.errors import ConfigError, ReguaError
 from dialer.rules.disclosure import Level, level_problems, limited_problems
@@ -115,3 +116,11 @@ def _prompt(file: str, pid: str, body: object, forbidden_names: tuple[str, ...])
     if not isinstance(audio, dict):
         raise ConfigError(file, f"{pid}.audio", "must map a language to a file under prompts/")
     return Prompt(pid, level, texts, {str(k): str(v) for k, v in audio.items()})
+
+
+def catalogue_for(settings: Any, overrides: Mapping[str, Mapping[str, object]] | None = None) -> Catalogue:
+    """The catalogue with the company's limited message and names, and the admins' edits."""
+    company = settings.company
+    return Catalogue.load(
+        settings.limited_message.voice, (*company.collection_names, company.name), overrides=overrides
+    )

@@ -1,10 +1,16 @@
-"""The ``SmsGateway`` protocol and its values."""
+"""The ``SmsGateway`` protocol and its values, and what gateways need of the store.
+
+Gateways never touch Redis themselves: the resilient wrapper keeps its idempotency
+ledger and shared rate buckets through an ``SmsLedger``, the sandbox writes to an
+``Outbox`` — both are the store's (``dialer.store.Store`` has these methods).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -50,3 +56,29 @@ async def send_all(gateway: SmsGateway, messages: Sequence[SmsMessage]) -> list[
     if many is not None:
         return list(await many(messages))
     return list(await asyncio.gather(*(gateway.send(m) for m in messages), return_exceptions=True))
+
+
+class SmsLedger(Protocol):
+    """Idempotency and shared rates, kept where every worker process sees them."""
+
+    async def sms_claim(self, key: str, marker: str) -> str | None:
+        """Take ``key`` with ``marker``; the value already there when someone had it."""
+        ...
+
+    async def sms_record(self, key: str, marker: str, value: str) -> None: ...
+
+    async def sms_release(self, key: str, marker: str) -> None: ...
+
+    async def rate_reserve(self, lane: str, provider: str, rate: float, burst: float, now_ms: int) -> int:
+        """Reserve one token of the shared bucket; how many ms to wait before sending."""
+        ...
+
+
+class Outbox(Protocol):
+    """SANDBOX: where the sandbox gateway 'sends' (``python -m dialer outbox`` reads it)."""
+
+    async def outbox_send(
+        self, now: datetime, messages: Sequence[tuple[str, str, str, str, str]]
+    ) -> list[tuple[str, bool]]:
+        """(key, to, text, campaign, level) per message; (id, duplicate) per message."""
+        ...

@@ -4,7 +4,7 @@ Each provider is one URL; options are query parameters and secrets come from the
 environment variable an option names (a secret written into the URL is refused):
 
 ======================  ================================================================
-``sandbox://``          the Redis outbox (demos; nothing is really sent)
+``sandbox://``          the store's outbox (demos; nothing is really sent)
 ``https://host/path``   generic HTTP JSON gateway. Options: ``auth_header``
                         (Authorization), ``auth_env`` (variable holding the secret),
                         ``auth_scheme`` (e.g. Bearer: the header is "Bearer <secret>"),
@@ -43,15 +43,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dialer.errors import ConfigError
-from sms_gateway.base import SmsGateway
+from sms_gateway.base import Outbox, SmsGateway, SmsLedger
+from sms_gateway.http_json import DEFAULT_TEMPLATE, HttpJsonConfig, HttpJsonSms
 from sms_gateway.resilient import LanePolicy, ResiliencePolicy, ResilientSms
+from sms_gateway.sandbox import SandboxSms
+from sms_gateway.smpp import BINDS, SmppConfig, SmppSms
+from sms_gateway.twilio import TWILIO_API, TwilioConfig, TwilioSms
+from sms_gateway.zenvia import ZENVIA_API, ZenviaConfig, ZenviaSms
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from dialer.clock import Clock
     from dialer.settings import Settings
-    from dialer.store.store import Store
+    from dialer.store import Store
 
 SUPPORTED = "sandbox://, http(s):// (generic JSON), twilio://, zenvia://, smpp://"
 LANE_OPTIONS = frozenset({"rate", "burst"})
@@ -145,8 +148,6 @@ COMMON = frozenset({"price", "timeout"}) | LANE_OPTIONS | frozenset(POLICY_OPTIO
 
 
 def _http_json(url: ProviderUrl, env: Mapping[str, str]) -> SmsGateway:
-    from sms_gateway.http_json import DEFAULT_TEMPLATE, HttpJsonConfig, HttpJsonSms
-
     if not url.host:
         raise url.fail("the gateway's host is missing")
     if url.username:
@@ -182,8 +183,6 @@ HTTP_OPTIONS = COMMON | frozenset(
 
 
 def _twilio(url: ProviderUrl, env: Mapping[str, str]) -> SmsGateway:
-    from sms_gateway.twilio import TWILIO_API, TwilioConfig, TwilioSms
-
     _unknown(url)
     account = url.username or url.text("account")
     if not account.startswith("AC"):
@@ -210,8 +209,6 @@ TWILIO_OPTIONS = COMMON | frozenset(
 
 
 def _zenvia(url: ProviderUrl, env: Mapping[str, str]) -> SmsGateway:
-    from sms_gateway.zenvia import ZENVIA_API, ZenviaConfig, ZenviaSms
-
     _unknown(url)
     if not url.text("from"):
         raise url.fail("from=<the SMS account alias on the Zenvia platform> is required")
@@ -230,8 +227,6 @@ ZENVIA_OPTIONS = COMMON | frozenset({"token_env", "from", "api"})
 
 
 def _smpp(url: ProviderUrl, env: Mapping[str, str]) -> SmsGateway:
-    from sms_gateway.smpp import BINDS, SmppConfig, SmppSms
-
     _unknown(url)
     if not url.host or not url.username:
         raise url.fail("system_id and host are required: smpp://system_id@host:2775?password_env=…")
@@ -334,11 +329,13 @@ def gateway_from_urls(
     primary: str,
     fallback: str = "",
     *,
-    redis: aioredis.Redis,
-    clock: Clock | None = None,
+    ledger: SmsLedger,
+    clock: Clock,
+    outbox: Outbox | None = None,
     env: Mapping[str, str] | None = None,
 ) -> SmsGateway:
-    """The gateway for a primary URL and an optional fallback URL (``redis``: an asyncio client)."""
+    """The gateway for a primary URL and an optional fallback URL. ``ledger``: where sends
+    are remembered (the store); ``outbox``: where the sandbox writes (the store too)."""
     primary_is_sandbox = scheme_of(primary) == "sandbox"
     if fallback and (primary_is_sandbox or scheme_of(fallback) == "sandbox"):
         raise ConfigError(
@@ -348,13 +345,9 @@ def gateway_from_urls(
             "by the sandbox without anything being sent",
         )
     if primary_is_sandbox:
-        from sms_gateway.sandbox import SandboxSms
-
-        if clock is None:
-            from dialer.clock import SystemClock
-
-            clock = SystemClock()
-        return SandboxSms(redis, clock)
+        if outbox is None:
+            raise ValueError("the sandbox gateway needs an outbox (the store)")
+        return SandboxSms(outbox, clock)
     first, first_url = provider_from_url(primary, env=env)
     second = second_url = None
     if fallback:
@@ -362,7 +355,7 @@ def gateway_from_urls(
     return ResilientSms(
         first,
         second,
-        redis=redis,
+        ledger=ledger,
         policy=resilience_policy(first_url),
         primary_lane=lane_policy(first_url),
         secondary_lane=lane_policy(second_url) if second_url is not None else LanePolicy(),
@@ -370,6 +363,8 @@ def gateway_from_urls(
 
 
 def gateway_from_settings(settings: Settings, store: Store, clock: Clock) -> SmsGateway:
-    """``service.sms_provider`` (+ ``sms_fallback_provider``) over ``store``'s Redis."""
+    """``service.sms_provider`` (+ ``sms_fallback_provider``), its ledger and outbox the store."""
     service = settings.service
-    return gateway_from_urls(service.sms_provider, service.sms_fallback_provider, redis=store.r, clock=clock)
+    return gateway_from_urls(
+        service.sms_provider, service.sms_fallback_provider, ledger=store, outbox=store, clock=clock
+    )

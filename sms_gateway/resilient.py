@@ -1,8 +1,8 @@
 """Resilience around real gateways: idempotency, rate limit, retries, circuit breaker, fail-over.
 
-``ResilientSms(primary, secondary, redis=…)`` is itself an ``SmsGateway``. For each send:
+``ResilientSms(primary, secondary, ledger=store)`` is itself an ``SmsGateway``. For each send:
 
-1. **Idempotency** (Redis hash ``regua:sms:sent``, field = the idempotency key). Before
+1. **Idempotency** (the ledger: a Redis hash, one field per idempotency key). Before
    any provider is called the key is claimed with a ``sending:<epoch ms>:<token>``
    marker (set only if the field is absent, atomically); after the provider accepts,
    the marker becomes ``<provider>:<message id>``. A key already sent returns that
@@ -42,36 +42,14 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import redis.asyncio as aioredis
-
 from dialer.errors import SmsPermanent, SmsRetryable
-from dialer.store import keys
-from sms_gateway.base import SendResult, SmsGateway, SmsMessage
+from sms_gateway.base import SendResult, SmsGateway, SmsLedger, SmsMessage
 from sms_gateway.encoding import analyse
 
 log = logging.getLogger("regua.sms.resilient")
 
 SENDING = "sending:"
 UNKNOWN = "unknown"
-
-# KEYS[1] hash; ARGV key, marker. Returns the existing value, or nil after claiming.
-CLAIM = """
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v then return v end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return false
-"""
-# KEYS[1] hash; ARGV key, our marker, final value. Records only over our own marker (or nothing).
-RECORD = """
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v == false or v == ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end
-return 0
-"""
-# KEYS[1] hash; ARGV key, our marker. Releases only our own claim.
-RELEASE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 0
-"""
 
 
 class Timing(Protocol):
@@ -137,43 +115,27 @@ class TokenBucket:
             await self.timing.sleep(-self._tokens / self.rate)
 
 
-# KEYS[1] bucket hash; ARGV rate per second, burst, now (ms since the epoch). Reserves one
-# token (the balance may go negative: that is the queue ahead) and returns the wait in ms.
-RESERVE = """
-local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(b[1]) or burst
-local ts = tonumber(b[2]) or now
-if now > ts then
-  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
-else
-  now = ts  -- another host's clock ran ahead: never refill backwards
-end
-tokens = tokens - 1
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 60000)
-if tokens >= 0 then return 0 end
-return math.ceil(-tokens * 1000 / rate)
-"""
-
-
 class SharedTokenBucket:
-    """The same bucket, kept in Redis: every worker process sending through this provider
-    shares its ``rate`` (a provider's limit is per account, not per process)."""
+    """The same bucket, kept in the ledger (Redis): every worker process sending through
+    this provider shares its ``rate`` (a provider's limit is per account, not per process).
+    The balance may go negative — the queue ahead — and never refills backwards when
+    another host's clock ran ahead."""
 
-    def __init__(self, redis: aioredis.Redis, key: str, rate: float, burst: float, timing: Timing) -> None:
+    def __init__(
+        self, ledger: SmsLedger, lane: str, provider: str, rate: float, burst: float, timing: Timing
+    ) -> None:
         self.rate = rate
         self.burst = max(1.0, burst)
-        self.key = key
+        self.lane, self.provider = lane, provider
         self.timing = timing
-        self._reserve = redis.register_script(RESERVE)
+        self.ledger = ledger
 
     async def acquire(self) -> None:
         if self.rate <= 0:
             return
         try:
-            wait_ms = await self._reserve(
-                keys=[self.key], args=[self.rate, self.burst, int(self.timing.wall() * 1000)]
+            wait_ms = await self.ledger.rate_reserve(
+                self.lane, self.provider, self.rate, self.burst, int(self.timing.wall() * 1000)
             )
         except Exception as exc:
             raise SmsRetryable("sms: the rate limiter (Redis) is unavailable; nothing was sent") from exc
@@ -259,25 +221,22 @@ class ResilientSms:
         primary: SmsGateway,
         secondary: SmsGateway | None = None,
         *,
-        redis: aioredis.Redis | None,
+        ledger: SmsLedger | None,
         policy: ResiliencePolicy = ResiliencePolicy(),
         primary_lane: LanePolicy = LanePolicy(),
         secondary_lane: LanePolicy = LanePolicy(),
         timing: Timing | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        if policy.idempotency and redis is None:
-            raise ValueError("idempotency needs a Redis client")
+        if policy.idempotency and ledger is None:
+            raise ValueError("idempotency needs a ledger (the store)")
         self.timing = timing or RealTiming()
         self.policy = policy
-        self.redis = redis
+        self.ledger = ledger
         self.rng = rng or random.Random()
         self.primary = self._lane(primary, primary_lane, "primary")
         self.secondary = self._lane(secondary, secondary_lane, "secondary") if secondary is not None else None
         self.name = primary.name if secondary is None else f"{primary.name}|{secondary.name}"
-        self._claim = redis.register_script(CLAIM) if redis is not None else None
-        self._record = redis.register_script(RECORD) if redis is not None else None
-        self._release = redis.register_script(RELEASE) if redis is not None else None
         self.sent = 0
         self.duplicates = 0
         self.retries = 0
@@ -285,9 +244,8 @@ class ResilientSms:
 
     def _lane(self, gateway: SmsGateway, lane: LanePolicy, role: str) -> Lane:
         bucket: TokenBucket | SharedTokenBucket
-        if self.redis is not None and self.policy.shared_rate:
-            key = f"{keys.PREFIX}:sms:rate:{role}:{gateway.name}"
-            bucket = SharedTokenBucket(self.redis, key, lane.rate, lane.burst, self.timing)
+        if self.ledger is not None and self.policy.shared_rate:
+            bucket = SharedTokenBucket(self.ledger, role, gateway.name, lane.rate, lane.burst, self.timing)
         else:
             bucket = TokenBucket(lane.rate, lane.burst, self.timing)
         return Lane(
@@ -300,15 +258,15 @@ class ResilientSms:
 
     async def _claim_key(self, message: SmsMessage) -> tuple[str | None, SendResult | None]:
         """Our marker when the key is ours to send, else the result to return instead."""
-        assert self._claim is not None
+        assert self.ledger is not None
         marker = f"{SENDING}{int(self.timing.wall() * 1000)}:{uuid.uuid4().hex}"
         try:
-            existing = await self._claim(keys=[keys.SMS_SENT], args=[message.idempotency_key, marker])
+            existing = await self.ledger.sms_claim(message.idempotency_key, marker)
         except Exception as exc:
             raise SmsRetryable("sms: the idempotency store (Redis) is unavailable; nothing was sent") from exc
         if existing is None:
             return marker, None
-        value = existing.decode() if isinstance(existing, bytes) else str(existing)
+        value = existing
         info = analyse(message.text)
         if value.startswith(SENDING):
             try:
@@ -334,18 +292,16 @@ class ResilientSms:
         return None, SendResult(provider, message_id, info.segments, info.encoding, 0.0, duplicate=True)
 
     async def _record_result(self, key: str, marker: str, result: SendResult) -> None:
-        assert self._record is not None
+        assert self.ledger is not None
         try:
-            await self._record(
-                keys=[keys.SMS_SENT], args=[key, marker, f"{result.provider}:{result.message_id}"]
-            )
+            await self.ledger.sms_record(key, marker, f"{result.provider}:{result.message_id}")
         except Exception:  # sent all the same; the stale marker will read as "unknown", never resent
             log.exception("sms %s: sent as %s but not recorded", key, result.message_id)
 
     async def _release_key(self, key: str, marker: str) -> None:
-        assert self._release is not None
+        assert self.ledger is not None
         try:
-            await self._release(keys=[keys.SMS_SENT], args=[key, marker])
+            await self.ledger.sms_release(key, marker)
         except Exception:
             log.exception("sms %s: could not release the claim", key)
 

@@ -1,4 +1,4 @@
-"""SANDBOX SMS: messages go to an outbox stream in Redis (``python -m dialer outbox``)."""
+"""SANDBOX SMS: messages go to the store's outbox (``python -m dialer outbox``), never out."""
 
 from __future__ import annotations
 
@@ -6,31 +6,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from dialer.clock import Clock
-from dialer.store import keys
-from sms_gateway.base import SendResult, SmsMessage
+from sms_gateway.base import Outbox, SendResult, SmsMessage
 from sms_gateway.encoding import analyse
-
-SEND = """
--- ARGV: now, then (key, to, text, campaign, level) per message; one call for a whole batch
-local out = {}
-local n = (#ARGV - 1) / 5
-for i = 0, n - 1 do
-  local key, to, text, campaign, level = ARGV[2 + 5 * i], ARGV[3 + 5 * i], ARGV[4 + 5 * i], ARGV[5 + 5 * i], ARGV[6 + 5 * i]
-  local existing = redis.call('HGET', KEYS[1], key)
-  if existing then
-    out[i + 1] = {existing, 1}
-  else
-    local id = redis.call('XADD', KEYS[2], '*', 'to', to, 'text', text, 'campaign', campaign,
-                          'level', level, 'at', ARGV[1], 'key', key, 'sandbox', '1')
-    redis.call('HSET', KEYS[1], key, id)
-    out[i + 1] = {id, 0}
-  end
-end
-return out
-"""
 
 
 class SandboxSms:
@@ -38,10 +16,9 @@ class SandboxSms:
 
     name = "sandbox"
 
-    def __init__(self, client: aioredis.Redis, clock: Clock) -> None:
-        self.client = client
+    def __init__(self, outbox: Outbox, clock: Clock) -> None:
+        self.outbox = outbox
         self.clock = clock
-        self._script = client.register_script(SEND)
         self._queue: list[tuple[SmsMessage, asyncio.Future[tuple[str, int]]]] = []
         self._flushing: asyncio.Task[None] | None = None
         self.sent = 0
@@ -60,27 +37,20 @@ class SandboxSms:
         """A whole batch in one script call (the worker's path)."""
         if not messages:
             return []
-        args: list[str] = [self.clock.now().isoformat()]
-        for m in messages:
-            args += [m.idempotency_key, m.to, m.text, m.campaign, m.level]
-        replies = await self._script(keys=[keys.SMS_SENT, keys.OUTBOX], args=args)
+        replies = await self.outbox.outbox_send(self.clock.now(), [_row(m) for m in messages])
         out: list[SendResult | BaseException] = []
         for m, (message_id, duplicate) in zip(messages, replies, strict=True):
-            if not int(duplicate):
+            if not duplicate:
                 self.sent += 1
-            out.append(_result(m, str(message_id), bool(int(duplicate))))
+            out.append(_result(m, message_id, duplicate))
         return out
 
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # let every send of this tick join the batch
         while self._queue:  # sends that arrive while a batch is in flight go in the next one
             batch, self._queue = self._queue, []
-            now = self.clock.now().isoformat()
             try:
-                args: list[str] = [now]
-                for m, _ in batch:
-                    args += [m.idempotency_key, m.to, m.text, m.campaign, m.level]
-                replies = await self._script(keys=[keys.SMS_SENT, keys.OUTBOX], args=args)
+                replies = await self.outbox.outbox_send(self.clock.now(), [_row(m) for m, _ in batch])
             except Exception as exc:
                 for _, fut in batch:
                     if not fut.done():
@@ -88,7 +58,7 @@ class SandboxSms:
                 continue
             for (_, fut), (message_id, duplicate) in zip(batch, replies, strict=True):
                 if not fut.done():
-                    fut.set_result((str(message_id), int(duplicate)))
+                    fut.set_result((message_id, int(duplicate)))
 
     async def close(self) -> None:
         if self._flushing is not None:
@@ -101,3 +71,7 @@ class SandboxSms:
 def _result(message: SmsMessage, message_id: str, duplicate: bool) -> SendResult:
     info = analyse(message.text)
     return SendResult("sandbox", message_id, info.segments, info.encoding, 0.0, duplicate, sandbox=True)
+
+
+def _row(m: SmsMessage) -> tuple[str, str, str, str, str]:
+    return m.idempotency_key, m.to, m.text, m.campaign, m.level

@@ -6,6 +6,9 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
 
 from dialer.clock import ManualClock
 from dialer.formats.campaign_file import RowDefaults
@@ -15,7 +18,7 @@ from dialer.runtime.ingest import LoadSummary, load_file
 from dialer.runtime.scheduler import Scheduler
 from dialer.runtime.worker import Worker, WorkerConfig
 from dialer.settings import Settings
-from dialer.store.store import Store
+from dialer.store import Store
 from dialer.telephony.sandbox import SandboxTelephony
 from sms_gateway.sandbox import SandboxSms
 
@@ -39,6 +42,11 @@ class Rig:
     telephony: SandboxTelephony
     sms: SandboxSms
     scheduler: Scheduler
+    raw: Any  # a raw client: tests read what the store wrote
+
+    async def close(self) -> None:
+        await self.raw.aclose()
+        await self.store.close()
 
     def worker(self, name: str = "w1", **config: object) -> Worker:
         return Worker(
@@ -98,6 +106,7 @@ async def make_rig(url: str, settings: Settings, start: datetime) -> Rig:
         cadence=Cadence.from_settings(settings),
         clock=clock,
         telephony=SandboxTelephony(clock, realtime=False),
-        sms=SandboxSms(store.r, clock),
+        sms=SandboxSms(store, clock),
+        raw=aioredis.from_url(url, decode_responses=True),
         scheduler=Scheduler(store, clock, max_backlog=100_000),
     )

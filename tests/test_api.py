@@ -33,7 +33,7 @@ async def api(redis_url, settings, tmp_path, monkeypatch):
     await client.start_server()
     yield client, rig, runtime
     await client.close()
-    await rig.store.close()
+    await rig.close()
 
 
 def bearer(role: str) -> dict[str, str]:
@@ -186,7 +186,7 @@ async def test_sms_opt_out_end_to_end(api, monkeypatch, tmp_path):
     await rig.load(campaign_csv(tmp_path, [("A1", "11987654323", "20/11/2026")]))  # D+3: SMS steps
     rig.clock.set(datetime.fromisoformat("2026-11-25T10:00:00-03:00"))  # D+5: an SMS goes out
     await rig.drive(rig.clock.now())
-    sent_before = await rig.store.r.xlen(keys.OUTBOX)
+    sent_before = await rig.raw.xlen(keys.OUTBOX)
     assert sent_before == 1
 
     def post(body: dict) -> object:
@@ -209,10 +209,10 @@ async def test_sms_opt_out_end_to_end(api, monkeypatch, tmp_path):
     assert body == {"opt_out": True, "keyword": "SAIR", "confirmation_sent": True, "stopped": ["sms"]}
     r = await post({"from": "+5511987654323", "text": "PARAR"})
     assert (await r.json())["confirmation_sent"] is False  # one confirmation at most
-    assert await rig.store.r.xlen(keys.OUTBOX) == sent_before + 1
+    assert await rig.raw.xlen(keys.OUTBOX) == sent_before + 1
     # the régua goes on: D+10 call still allowed (SMS opt-out only), but no SMS ever again
     await rig.drive(datetime.fromisoformat("2026-12-01T20:00:00-03:00"))
-    assert await rig.store.r.xlen(keys.OUTBOX) == sent_before + 1
+    assert await rig.raw.xlen(keys.OUTBOX) == sent_before + 1
     (state,) = await rig.store.load_accounts("c1", ["A1"])
     assert any(a.channel.value == "voice" for a in state.history)
     events = await rig.store.timeline("A1")
@@ -227,7 +227,7 @@ async def test_delivery_receipt_updates_the_attempt(api, monkeypatch, tmp_path):
     await rig.load(campaign_csv(tmp_path, [("A1", "11987654323", "20/11/2026")]))
     rig.clock.set(datetime.fromisoformat("2026-11-25T10:00:00-03:00"))
     await rig.drive(rig.clock.now())
-    ((msg_id, _fields),) = await rig.store.r.xrange(keys.OUTBOX)
+    ((msg_id, _fields),) = await rig.raw.xrange(keys.OUTBOX)
     # the provider that sent it reports it delivered
     assert await rig.store.record_receipt("sandbox", msg_id, "delivered", "", rig.clock.now())
     (state,) = await rig.store.load_accounts("c1", ["A1"])
@@ -274,7 +274,7 @@ async def test_admin_edits_prompts_within_their_level(api, tmp_path, monkeypatch
 
 async def test_short_call_ratio_per_trunk(api):
     client, rig, runtime = api
-    await rig.store.r.hset(
+    await rig.raw.hset(
         "regua:shortcalls:2026-11-23",
         mapping={"main|answered": 10, "main|short": 3, "all|answered": 10, "all|short": 3},
     )

@@ -13,7 +13,7 @@ from dialer.clock import ManualClock, SystemClock
 from dialer.domain import Account, Consent, Outcome, Phone
 from dialer.errors import AmiLoginFailed, ConfigError, TelephonyDown
 from dialer.rules.call_outcome import classify
-from dialer.store.store import Store
+from dialer.store import Store
 from dialer.telephony.ami_simulator import AmiServer
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony, channel_id, dial_string
 from dialer.telephony.base import CallRequest
@@ -75,7 +75,7 @@ def test_urls_and_dial_strings():
 
 async def test_pacing_limits_channels_and_rate_across_workers(redis_url):
     stores = [await Store.connect(redis_url) for _ in range(2)]
-    pacers = [Pacer(s.r) for s in stores]
+    pacers = [Pacer(s) for s in stores]
     now = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
     grants = [
         await pacers[i % 2].acquire_trunk("t1", f"a{i}", now, 60, max_channels=3, cps=100) for i in range(5)
@@ -369,7 +369,7 @@ async def test_worker_with_asterisk_backend_end_to_end(pbx, settings, tmp_path):
         worker = Worker(
             store,
             voice,
-            SandboxSms(store.r, clock),
+            SandboxSms(store, clock),
             fast,
             Policy.from_settings(fast),
             cadence,

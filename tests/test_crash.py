@@ -64,7 +64,7 @@ async def test_sigkilled_worker_never_causes_a_second_call(redis_url, settings, 
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # wait until every call is claimed and ringing
-            locks = [await rig.store.r.hget(k.account(f"A{i}"), "lk") for i in range(n)]
+            locks = [await rig.raw.hget(k.account(f"A{i}"), "lk") for i in range(n)]
             if all(locks):
                 break
             await asyncio.sleep(0.05)
@@ -74,7 +74,7 @@ async def test_sigkilled_worker_never_causes_a_second_call(redis_url, settings, 
     finally:
         if proc.poll() is None:
             proc.kill()
-    pending = await rig.store.r.xpending(k.work, "workers")
+    pending = await rig.raw.xpending(k.work, "workers")
     assert pending["pending"] == n  # the dead worker's entries are still there
 
     await asyncio.sleep(0.3)
@@ -87,9 +87,9 @@ async def test_sigkilled_worker_never_causes_a_second_call(redis_url, settings, 
         (call,) = [a for a in s.history if a.channel is Channel.VOICE]
         assert call.outcome is Outcome.UNKNOWN  # the PBX could not tell: counted, not repeated
         assert s.lock is None
-    assert (await rig.store.r.xpending(k.work, "workers"))["pending"] == 0
-    assert await rig.store.r.zcard(k.schedule) == n  # every account is scheduled again
-    await rig.store.close()
+    assert (await rig.raw.xpending(k.work, "workers"))["pending"] == 0
+    assert await rig.raw.zcard(k.schedule) == n  # every account is scheduled again
+    await rig.close()
 
 
 async def test_redis_killed_and_restarted_mid_run_loses_nothing(settings, tmp_path):
@@ -132,8 +132,8 @@ async def test_redis_killed_and_restarted_mid_run_loses_nothing(settings, tmp_pa
     ids = [f"A{i}" for i in range(n)]
     states = await rig.store.load_accounts("c1", ids)
     assert all(s is not None for s in states)  # every account is still there, with its data
-    scheduled = {m for m in await rig.store.r.zrange(k.schedule, 0, -1)}
-    queued = {f["a"] for _, f in await rig.store.r.xrange(k.work)}
+    scheduled = {m for m in await rig.raw.zrange(k.schedule, 0, -1)}
+    queued = {f["a"] for _, f in await rig.raw.xrange(k.work)}
     policy, cadence = Policy.from_settings(settings), Cadence.from_settings(settings)
     lost = []
     for s in states:
@@ -151,7 +151,7 @@ async def test_redis_killed_and_restarted_mid_run_loses_nothing(settings, tmp_pa
     )
     assert max(calls.values()) == 1  # never twice the same phone the same day
     assert sum(calls.values()) > 0
-    await rig.store.close()
+    await rig.close()
     server.stop()
 
 
@@ -174,8 +174,8 @@ async def test_two_workers_respect_caps_over_a_week(redis_url, tmp_config, tmp_p
     while rig.clock.now() < end:
         await rig.scheduler.run_once()
         # duplicate every queued entry so both workers race on the same accounts
-        for _, f in await rig.store.r.xrange(k.work):
-            await rig.store.r.xadd(k.work, {"a": f["a"]})
+        for _, f in await rig.raw.xrange(k.work):
+            await rig.raw.xadd(k.work, {"a": f["a"]})
         await asyncio.gather(w1.run_once(), w2.run_once())
         rig.clock.advance(minutes=20)
     states = await rig.store.load_accounts("c1", [f"A{i}" for i in range(40)])
@@ -191,7 +191,7 @@ async def test_two_workers_respect_caps_over_a_week(redis_url, tmp_config, tmp_p
         # the caps let exactly 3 calls through in the first 7 days, then more the next week
         assert sum(1 for d in days if d <= MON_1000.date() + timedelta(days=6)) == 3
         assert len(calls) > 3
-    await rig.store.close()
+    await rig.close()
 
 
 @pytest.fixture(autouse=True)

@@ -81,7 +81,7 @@ async def ivr(redis_url, settings, tmp_path):
         await rig.store.ivr_register(attempt, {"campaign": "c1", "account_id": account, "language": "pt-BR"})
     yield rig, server, app, audio, catalogue
     await server.close()
-    await rig.store.close()
+    await rig.close()
 
 
 async def result_of(store, attempt: str) -> dict:
@@ -229,7 +229,7 @@ async def test_random_callers_never_hear_the_debt_unverified(ivr, script, amd):
     rig, server, app, audio, catalogue = ivr
     # every example is a new call on the same attempt: forget the last one's saved result, or
     # result_of() may read it before this call's is written
-    await rig.store.r.delete(f"{keys.IVR_RESULT}c1:1-0")
+    await rig.raw.delete(f"{keys.IVR_RESULT}c1:1-0")
     peer = Peer(list(script), amd=amd)
     await asyncio.wait_for(peer.call(server.port, ("c1:1-0",)), 10)
     played = prompts_of(peer)

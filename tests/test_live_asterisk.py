@@ -30,9 +30,9 @@ from dialer.clock import SystemClock
 from dialer.domain import Account, Consent, Outcome, Phone
 from dialer.formats.campaign_file import make_hasher
 from dialer.settings import PROJECT_ROOT
+from dialer.store import Store
 from dialer.store.codec import pack_account, pack_phone
 from dialer.store.embedded import free_port
-from dialer.store.store import Store
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony
 from dialer.telephony.base import CallRequest
 from ivr.agi_app import IvrApp, TtsAudio

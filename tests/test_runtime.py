@@ -13,14 +13,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dialer.domain import AccountStatus, Channel, Decision, Outcome
+from dialer.domain import AccountStatus, Attempt, Channel, Decision, Outcome
 from dialer.errors import HeaderError, SmsPermanent, SmsRetryable
 from dialer.formats.campaign_file import RowDefaults
 from dialer.runtime.ingest import load_file
 from dialer.runtime.scheduler import Scheduler
-from dialer.store import keys
+from dialer.store import Store, keys
 from dialer.store.keys import CampaignKeys
-from dialer.store.store import Store
 from sms_gateway.base import SendResult, SmsMessage
 from tests.runtime_helpers import campaign_csv, make_rig
 
@@ -36,7 +35,7 @@ def phone(d: int) -> str:
 async def rig(redis_url, settings):
     r = await make_rig(redis_url, settings, MON_0700)
     yield r
-    await r.store.close()
+    await r.close()
 
 
 async def accounts(store: Store, campaign: str = "c1") -> dict:
@@ -94,7 +93,7 @@ async def test_sandbox_day_one(rig, tmp_path):
     callbacks = await rig.store.callbacks()
     assert [c["account_id"] for c in callbacks] == ["A8"]
 
-    outbox = [f for _, f in await rig.store.r.xrange(keys.OUTBOX)]
+    outbox = [f for _, f in await rig.raw.xrange(keys.OUTBOX)]
     by_to = {}
     for m in outbox:
         by_to.setdefault(m["to"], []).append(m)
@@ -125,7 +124,7 @@ async def test_regua_continues_on_later_days(rig, tmp_path):
     assert len(calls("A9")) == 1
     status = await rig.store.status("c1")
     assert status["counters"]["done"] == 1  # A9
-    scores = dict(await rig.store.r.zrange(CampaignKeys("c1").schedule, 0, -1, withscores=True))
+    scores = dict(await rig.raw.zrange(CampaignKeys("c1").schedule, 0, -1, withscores=True))
     d20 = datetime.fromisoformat("2026-11-30T00:00:00-03:00").timestamp() * 1000
     assert scores == {"A3": d20, "A6": d20}  # A6's step will be skipped then: no phone may take it
 
@@ -160,7 +159,7 @@ async def test_wrong_header_writes_nothing(rig, tmp_path):
             actor="t",
         )
     assert await rig.store.campaign_names() == []
-    assert await rig.store.r.dbsize() == 0
+    assert await rig.raw.dbsize() == 0
 
 
 async def test_rejected_rows_are_reported_and_the_rest_load(rig, tmp_path):
@@ -238,7 +237,7 @@ async def test_two_schedulers_never_dispatch_twice(rig, tmp_path, redis_url):
     s2 = Scheduler(other, rig.clock, batch=100, max_backlog=100_000)
     moved = await asyncio.gather(s1.run_once(), s2.run_once(), s1.run_once(), s2.run_once())
     await other.close()
-    entries = await rig.store.r.xrange(CampaignKeys("c1").work)
+    entries = await rig.raw.xrange(CampaignKeys("c1").work)
     ids = [f["a"] for _, f in entries]
     assert len(ids) == 3000 == sum(m for m, _ in moved)
     assert len(set(ids)) == 3000
@@ -252,7 +251,7 @@ async def test_duplicate_entries_across_two_workers_make_one_call(rig, tmp_path)
     await rig.scheduler.run_once()
     k = CampaignKeys("c1")
     for i in range(n):  # every account a second time, as a bad reload or a bug might
-        await rig.store.r.xadd(k.work, {"a": f"A{i}"})
+        await rig.raw.xadd(k.work, {"a": f"A{i}"})
     w1, w2 = rig.worker("w1", batch=50), rig.worker("w2", batch=50)
     await asyncio.gather(w1.run_once(), w2.run_once())
     states = await rig.store.load_accounts("c1", [f"A{i}" for i in range(n)])
@@ -359,7 +358,7 @@ async def test_fallback_sms_failures_are_retried_or_recorded(rig, tmp_path):
     events = await rig.store.timeline("T3")
     (not_placed,) = [e for e in events if e["kind"] == "not_placed"]
     assert not_placed["channel"] == "sms" and "429" in not_placed["error"]
-    due = await rig.store.r.zscore(CampaignKeys("c1").schedule, "T3")
+    due = await rig.raw.zscore(CampaignKeys("c1").schedule, "T3")
     assert due == (rig.clock.now() + worker.config.retry_sms_after).timestamp() * 1000
     (refusal,) = [
         e for e in await rig.store.timeline("R3") if e["kind"] == "attempt" and e["channel"] == "sms"
@@ -421,7 +420,8 @@ async def test_a_contact_planned_on_old_data_is_not_made(rig, tmp_path, change):
         path.write_text(path.read_text().replace("100,00", "150,00"))
         summary = await rig.load(path, start=False)
         assert summary.updated == 1
-    (claim,) = await rig.store.claim_many("c1", [("A3", "c1:1-0", state.hv, "x")], rig.clock.now(), 60_000)
+    planned = Attempt("A3", phone(3), Channel.VOICE, rig.clock.now(), Outcome.PLACED, "c1:1-0", "d10_call")
+    (claim,) = await rig.store.claim_many("c1", [(planned, state.hv)], rig.clock.now(), 60_000)
     assert claim.status == "stale"
 
 

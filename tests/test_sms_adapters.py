@@ -397,7 +397,7 @@ async def test_worker_suppresses_a_number_twilio_reports_unsubscribed(twilio, re
         assert sum(1 for a in u3.history if a.channel.value == "voice") > 1  # calls go on
     finally:
         await gw.close()
-        await rig.store.close()
+        await rig.close()
 
 
 # ---------------------------------------------------------------- Zenvia's wire shape
@@ -620,18 +620,30 @@ def test_a_secret_in_the_url_is_refused_and_not_repeated(url):
 
 
 async def test_sandbox_and_resilient_wiring(redis_url, settings):
-    client = aioredis.from_url(redis_url, decode_responses=True)
+    from dialer.clock import SystemClock
+    from dialer.store import Store
+
+    store = await Store.connect(redis_url)
+    clock = SystemClock()
     try:
-        assert isinstance(gateway_from_urls("sandbox://", redis=client), SandboxSms)
+        assert isinstance(
+            gateway_from_urls("sandbox://", ledger=store, outbox=store, clock=clock), SandboxSms
+        )
         with pytest.raises(ConfigError, match="sandbox cannot be combined"):
             gateway_from_urls(
-                "sandbox://", "zenvia://?from=regua&token_env=ZV_TOKEN", redis=client, env=SECRETS
+                "sandbox://",
+                "zenvia://?from=regua&token_env=ZV_TOKEN",
+                ledger=store,
+                outbox=store,
+                clock=clock,
+                env=SECRETS,
             )
         gw = gateway_from_urls(
             f"twilio://{ACCOUNT}@?from=%2B15550001111&token_env=TW_TOKEN&rate=40&burst=5&max_attempts=4"
             "&circuit_failures=7&circuit_cool_down=12&sending_timeout=60",
             "zenvia://?from=regua&token_env=ZV_TOKEN&rate=10",
-            redis=client,
+            ledger=store,
+            clock=clock,
             env=SECRETS,
         )
         assert isinstance(gw, ResilientSms) and gw.name == "twilio|zenvia"
@@ -647,16 +659,13 @@ async def test_sandbox_and_resilient_wiring(redis_url, settings):
         assert health["primary"]["provider"] == "twilio" and health["secondary"]["circuit"] == "closed"
         await gw.close()
 
-        class StoreLike:
-            r = client
-
         service = settings.service.model_copy(update={"sms_provider": "sandbox://"})
         assert isinstance(
-            gateway_from_settings(settings.model_copy(update={"service": service}), StoreLike(), None),
+            gateway_from_settings(settings.model_copy(update={"service": service}), store, clock),
             SandboxSms,
         )
     finally:
-        await client.aclose()
+        await store.close()
 
 
 async def test_sandbox_batch_sends_each_key_once(redis_url):
@@ -665,12 +674,13 @@ async def test_sandbox_batch_sends_each_key_once(redis_url):
     from datetime import datetime
 
     from dialer.clock import ManualClock
-    from dialer.store import keys
+    from dialer.store import Store, keys
 
     client = aioredis.from_url(redis_url, decode_responses=True)
+    store = await Store.connect(redis_url)
     await client.delete(keys.OUTBOX, keys.SMS_SENT)
     try:
-        sms = SandboxSms(client, ManualClock(datetime.fromisoformat("2026-11-23T10:00:00-03:00")))
+        sms = SandboxSms(store, ManualClock(datetime.fromisoformat("2026-11-23T10:00:00-03:00")))
         first = [SmsMessage(f"+55119876543{i:02d}", f"Olá {i}", f"c:k{i}", "c", "limited") for i in range(5)]
         results = await send_all(sms, [*first, first[2]])  # a key twice in one batch
         assert [r.duplicate for r in results] == [False] * 5 + [True]  # type: ignore[union-attr]
@@ -683,3 +693,4 @@ async def test_sandbox_batch_sends_each_key_once(redis_url):
         assert sms.sent == 5
     finally:
         await client.aclose()
+        await store.close()

@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from dialer.errors import SmsPermanent, SmsRetryable
-from dialer.store import keys
+from dialer.store import Store, keys
 from sms_gateway.base import SendResult, SmsMessage
 from sms_gateway.factory import provider_from_url
 from sms_gateway.resilient import (
@@ -90,12 +90,12 @@ def msg(key: str = "att-1") -> SmsMessage:
     return SmsMessage("+5511987654321", "Pague sua fatura", key)
 
 
-def resilient(primary, secondary=None, *, timing=None, redis=None, **policy) -> ResilientSms:
+def resilient(primary, secondary=None, *, timing=None, ledger=None, **policy) -> ResilientSms:
     return ResilientSms(
         primary,
         secondary,
-        redis=redis,
-        policy=ResiliencePolicy(idempotency=redis is not None, **policy),
+        ledger=ledger,
+        policy=ResiliencePolicy(idempotency=ledger is not None, **policy),
         timing=timing or FakeTiming(),
         rng=random.Random(7),
     )
@@ -103,9 +103,17 @@ def resilient(primary, secondary=None, *, timing=None, redis=None, **policy) -> 
 
 @pytest.fixture
 async def r(redis_url) -> AsyncIterator[aioredis.Redis]:
+    """A raw client: the tests read what the ledger wrote."""
     client = aioredis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def store(redis_url) -> AsyncIterator[Store]:
+    s = await Store.connect(redis_url)
+    yield s
+    await s.close()
 
 
 # ---------------------------------------------------------------- token bucket
@@ -287,23 +295,23 @@ async def test_close_closes_both():
 # ---------------------------------------------------------------- idempotency (real Redis)
 
 
-async def test_the_same_key_is_sent_once(r):
+async def test_the_same_key_is_sent_once(r, store):
     primary = Scripted("p")
-    gw = resilient(primary, redis=r)
+    gw = resilient(primary, ledger=store)
     first = await gw.send(msg("nov26:C1:1"))
     again = await gw.send(msg("nov26:C1:1"))
     assert primary.calls == 1
     assert not first.duplicate and again.duplicate
     assert (again.provider, again.message_id) == ("p", "p-1")
     assert await r.hget(keys.SMS_SENT, "nov26:C1:1") == "p:p-1"
-    other = resilient(Scripted("p"), redis=r)  # another worker, another process: same answer
+    other = resilient(Scripted("p"), ledger=store)  # another worker, another process: same answer
     assert (await other.send(msg("nov26:C1:1"))).duplicate
 
 
-async def test_concurrent_sends_of_one_key_reach_the_provider_once(r):
+async def test_concurrent_sends_of_one_key_reach_the_provider_once(r, store):
     primary = Scripted("p")
     primary.hold = asyncio.Event()
-    workers = [resilient(primary, redis=r) for _ in range(5)]
+    workers = [resilient(primary, ledger=store) for _ in range(5)]
     tasks = [asyncio.create_task(w.send(msg("same"))) for w in workers for _ in range(2)]
     await asyncio.sleep(0.05)
     primary.hold.set()
@@ -315,24 +323,24 @@ async def test_concurrent_sends_of_one_key_reach_the_provider_once(r):
     assert (await workers[0].send(msg("same"))).duplicate
 
 
-async def test_a_definite_failure_releases_the_key(r):
-    failing = resilient(Scripted("p", [SmsPermanent("blocked")]), redis=r)
+async def test_a_definite_failure_releases_the_key(r, store):
+    failing = resilient(Scripted("p", [SmsPermanent("blocked")]), ledger=store)
     with pytest.raises(SmsPermanent):
         await failing.send(msg("k"))
     assert await r.hget(keys.SMS_SENT, "k") is None
-    throttled = resilient(Scripted("p", [retryable()] * 3), redis=r, max_attempts=3)
+    throttled = resilient(Scripted("p", [retryable()] * 3), ledger=store, max_attempts=3)
     with pytest.raises(SmsRetryable):
         await throttled.send(msg("k"))
     assert await r.hget(keys.SMS_SENT, "k") is None
     ok = Scripted("p")
-    assert not (await resilient(ok, redis=r).send(msg("k"))).duplicate and ok.calls == 1
+    assert not (await resilient(ok, ledger=store).send(msg("k"))).duplicate and ok.calls == 1
 
 
-async def test_a_cancelled_send_keeps_its_claim_and_is_never_resent(r):
+async def test_a_cancelled_send_keeps_its_claim_and_is_never_resent(r, store):
     slow = Scripted("p")
     slow.hold = asyncio.Event()
     timing = FakeTiming()
-    worker = resilient(slow, redis=r, timing=timing, sending_timeout=300)
+    worker = resilient(slow, ledger=store, timing=timing, sending_timeout=300)
     task = asyncio.create_task(worker.send(msg("k")))
     await asyncio.sleep(0.05)
     task.cancel()  # the worker is stopped while the provider has the message
@@ -342,7 +350,7 @@ async def test_a_cancelled_send_keeps_its_claim_and_is_never_resent(r):
     assert marker.startswith("sending:")
 
     fresh = Scripted("p")
-    other = resilient(fresh, redis=r, timing=timing, sending_timeout=300)
+    other = resilient(fresh, ledger=store, timing=timing, sending_timeout=300)
     timing.advance(100)
     with pytest.raises(SmsRetryable, match="being sent by another worker") as caught:
         await other.send(msg("k"))
@@ -356,7 +364,7 @@ async def test_a_cancelled_send_keeps_its_claim_and_is_never_resent(r):
 WORKER = textwrap.dedent(
     """
     import asyncio, sys
-    import redis.asyncio as aioredis
+    from dialer.store import Store
     from sms_gateway.base import SmsMessage
     from sms_gateway.resilient import ResilientSms
 
@@ -369,15 +377,15 @@ WORKER = textwrap.dedent(
         def health(self): return {}
 
     async def main():
-        r = aioredis.from_url(sys.argv[1], decode_responses=True)
-        await ResilientSms(Hangs(), redis=r).send(SmsMessage("+5511987654321", "Oi", "killed-key"))
+        store = await Store.connect(sys.argv[1])
+        await ResilientSms(Hangs(), ledger=store).send(SmsMessage("+5511987654321", "Oi", "killed-key"))
 
     asyncio.run(main())
     """
 )
 
 
-async def test_a_worker_killed_mid_send_is_not_resent(r, redis_url):
+async def test_a_worker_killed_mid_send_is_not_resent(r, store, redis_url):
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root}
     proc = subprocess.Popen(
@@ -400,27 +408,27 @@ async def test_a_worker_killed_mid_send_is_not_resent(r, redis_url):
     provider = Scripted("p")
     timing = FakeTiming()
     timing.wall_now = int(marker.split(":")[1]) / 1000 + 301  # later than sending_timeout
-    survivor = resilient(provider, redis=r, timing=timing, sending_timeout=300)
+    survivor = resilient(provider, ledger=store, timing=timing, sending_timeout=300)
     result = await survivor.send(SmsMessage("+5511987654321", "Oi", "killed-key"))
     assert result.duplicate and result.message_id == "unknown" and provider.calls == 0
 
 
 async def test_without_redis_nothing_is_sent():
     provider = Scripted("p")
-    dead = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    dead = await Store.connect("redis://127.0.0.1:1/0", check=False)
     try:
-        gw = resilient(provider, redis=dead)
+        gw = resilient(provider, ledger=dead)
         with pytest.raises(SmsRetryable, match="idempotency store"):
             await gw.send(msg())
     finally:
-        await dead.aclose()
+        await dead.close()
     assert provider.calls == 0
 
 
 # ---------------------------------------------------------------- with real adapters
 
 
-async def test_twilio_throttles_then_zenvia_takes_over(r):
+async def test_twilio_throttles_then_zenvia_takes_over(r, store):
     async with TwilioServer() as twilio, ZenviaServer() as zenvia:
         env = {"TW": twilio.auth_token, "ZV": zenvia.token}
         primary, _ = provider_from_url(
@@ -431,7 +439,7 @@ async def test_twilio_throttles_then_zenvia_takes_over(r):
         gw = ResilientSms(
             primary,
             secondary,
-            redis=r,
+            ledger=store,
             policy=ResiliencePolicy(failover_after=2, max_attempts=3),
             primary_lane=LanePolicy(rate=50, burst=10),
             timing=timing,
@@ -457,7 +465,7 @@ async def test_twilio_throttles_then_zenvia_takes_over(r):
             await gw.close()
 
 
-async def test_the_rate_is_shared_by_every_process_through_redis(r):
+async def test_the_rate_is_shared_by_every_process_through_redis(r, store):
     """Two wrappers (two worker processes) on one provider account share its rate: together
     they wait as one queue would, not each at the full rate."""
     timing = FakeTiming()  # wall time stands still: every wait comes from the shared bucket
@@ -465,7 +473,7 @@ async def test_the_rate_is_shared_by_every_process_through_redis(r):
     a, b = (
         ResilientSms(
             Scripted("twilio"),
-            redis=r,
+            ledger=store,
             policy=ResiliencePolicy(idempotency=True),
             primary_lane=lane,
             timing=timing,

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dialer.errors import InputError, StoreError
+from dialer.runtime import operations
 from dialer.settings import PROJECT_ROOT, Settings, load_settings
-from dialer.store.store import TRANSITIONS
+from dialer.store import TRANSITIONS
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
 SAMPLE_CAMPAIGN = PROJECT_ROOT / "config" / "sample_campaign.csv"
@@ -423,13 +424,7 @@ async def _suppress(args: argparse.Namespace, settings: Settings, store: Any) ->
             None,
             args.source,
         )
-        await store.suppress([s], now, actor)
-        await store.audit_global(
-            now,
-            actor,
-            "suppress",
-            {"number": number, "channel": args.channel or "*", "reason": args.reason, "source": args.source},
-        )
+        await operations.suppress(store, [s], now, actor)
         print(f"{number} suppressed ({args.channel or 'every channel'}, {args.reason})")
         return 0
     if args.suppress_command == "remove":
@@ -437,9 +432,8 @@ async def _suppress(args: argparse.Namespace, settings: Settings, store: Any) ->
             number, _ = normalise_phone(args.number)
         except ValueError as exc:
             raise InputError(f"number {args.number!r} {exc}") from None
-        removed = await store.unsuppress(number, Channel(args.channel) if args.channel else None)
-        await store.audit_global(
-            now, actor, "unsuppress", {"number": number, "channel": args.channel or "*", "removed": removed}
+        removed = await operations.unsuppress(
+            store, number, Channel(args.channel) if args.channel else None, now, actor
         )
         print(f"{number}: {'suppression lifted' if removed else 'was not suppressed on that channel'}")
         return 0 if removed else 1
@@ -471,33 +465,20 @@ async def _suppress(args: argparse.Namespace, settings: Settings, store: Any) ->
 
     errors_fh = open(args.errors, "w", newline="", encoding="utf-8") if args.errors else None  # noqa: SIM115
     writer = csv.writer(errors_fh) if errors_fh else None
-    imported = rejected = 0
-    batch = []
     with open(args.file, "rb") as fh:
-        for item in read_suppression_file(fh, args.source, timedelta(days=args.effective_after_days)):
-            if isinstance(item, tuple):
-                rejected += 1
-                if writer:
-                    writer.writerow(item)
-                continue
-            batch.append(item)
-            if len(batch) >= 5000:
-                imported += len(batch)
-                await store.suppress(batch, now, actor)
-                batch.clear()
-    if batch:
-        imported += len(batch)
-        await store.suppress(batch, now, actor)
+        result = await operations.import_suppressions(
+            store,
+            read_suppression_file(fh, args.source, timedelta(days=args.effective_after_days)),
+            now,
+            actor,
+            source=args.source,
+            effective_after_days=args.effective_after_days,
+            on_rejected=writer.writerow if writer else None,
+        )
     if errors_fh:
         errors_fh.close()
-    summary = {
-        "file": args.file,
-        "source": args.source,
-        "imported": imported,
-        "rejected": rejected,
-        "effective_after_days": args.effective_after_days,
-    }
-    await store.audit_global(now, actor, "suppress_import", summary)
+    imported, rejected = result.imported, result.rejected
+    summary = {"file": args.file, **result.as_dict()}
     if args.json:
         _print_json(summary)
     else:
@@ -544,7 +525,8 @@ async def _account(args: argparse.Namespace, settings: Settings, store: Any) -> 
     if args.file:
         return await _account_file(args, store, AccountStatus(args.status))
 
-    changes = await store.set_account_status(
+    changes = await operations.set_account_status(
+        store,
         args.account_id,
         AccountStatus(args.status),
         datetime.now(UTC),
@@ -582,8 +564,8 @@ async def _account_file(args: argparse.Namespace, store: Any, status: Any) -> in
         for line, account_id, note, problem in read_status_file(fh):
             counts["rows"] += 1
             if problem is None:
-                changes = await store.set_account_status(
-                    account_id, status, now, actor, note=note or args.note, campaign=args.campaign
+                changes = await operations.set_account_status(
+                    store, account_id, status, now, actor, note=note or args.note, campaign=args.campaign
                 )
                 if not changes:
                     where = f"campaign {args.campaign!r}" if args.campaign else "any campaign"
@@ -640,10 +622,7 @@ async def _report(args: argparse.Namespace, settings: Settings, store: Any) -> i
 
 @_handler("outbox")
 async def _outbox(args: argparse.Namespace, settings: Settings, store: Any) -> int:
-    from dialer.store import keys
-
-    entries = await store.r.xrevrange(keys.OUTBOX, count=args.limit)
-    rows = [{"id": i, **f} for i, f in entries]
+    rows = await store.outbox(args.limit)
     if args.json:
         for r in rows:
             _print_json(r)

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dialer.clock import Clock
-from dialer.store.store import Store
+from dialer.store import Store
 
 log = logging.getLogger("regua.progress")
 

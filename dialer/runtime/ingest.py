@@ -26,8 +26,8 @@ from dialer.domain import Account, AccountStatus, PaymentMethod
 from dialer.formats.campaign_file import CampaignReader, CampaignRow, RowDefaults, RowError, RowParser
 from dialer.rules.cadence import Cadence, next_step
 from dialer.rules.local_time import locate
+from dialer.store import Store
 from dialer.store.codec import pack_account, pack_phone, to_ms
-from dialer.store.store import Store
 
 BATCH = 500
 

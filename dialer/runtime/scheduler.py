@@ -11,13 +11,12 @@ waiting work lives, so pausing a campaign leaves little to hand back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
 from dialer.clock import Clock
-from dialer.store import keys
-from dialer.store.store import Store
+from dialer.errors import StoreError
+from dialer.store import Store, WakeListener
 
 log = logging.getLogger("regua.scheduler")
 
@@ -58,14 +57,18 @@ class Scheduler:
         return moved_total, earliest
 
     async def run(self, stop: asyncio.Event) -> None:
-        pubsub = self.store.r.pubsub()
-        await pubsub.subscribe(keys.WAKE)
+        listener: WakeListener | None = None
         try:
             while not stop.is_set():
                 try:
+                    if listener is None:
+                        listener = await self.store.wake_listener()
                     moved, earliest = await self.run_once()
-                except Exception:  # Redis away: say so, back off, try again
+                except Exception:  # Redis away (StoreError) or a bug: say so, back off, retry
                     log.warning("scheduler round failed; retrying in 1s", exc_info=True)
+                    if listener is not None:
+                        await listener.close()
+                        listener = None
                     await asyncio.sleep(1.0)
                     continue
                 if moved:
@@ -77,13 +80,16 @@ class Scheduler:
                     ahead = (earliest - self.clock.now()).total_seconds()
                     # due but not moved: the work stream is full; let the workers drain it
                     wait = min(wait, max(0.05, self.clock.wall_seconds(ahead)))
-                await self._wait(pubsub, stop, wait)
+                try:
+                    await self._wait(listener, stop, wait)
+                except StoreError:  # the subscription died with its connection: a new one
+                    await listener.close()
+                    listener = None
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.unsubscribe(keys.WAKE)
-                await pubsub.aclose()
+            if listener is not None:
+                await listener.close()
 
-    async def _wait(self, pubsub: object, stop: asyncio.Event, seconds: float) -> None:
+    async def _wait(self, listener: WakeListener, stop: asyncio.Event, seconds: float) -> None:
         """Sleep ``seconds`` of real time, or less if woken or stopped."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
@@ -91,6 +97,5 @@ class Scheduler:
             left = deadline - loop.time()
             if left <= 0:
                 return
-            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 0.25))  # type: ignore[attr-defined]
-            if msg is not None:
+            if await listener.wait(min(left, 0.25)):
                 return

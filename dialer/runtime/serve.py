@@ -26,7 +26,7 @@ from dialer.runtime.scheduler import Scheduler
 from dialer.runtime.wiring import Runtime, make_sms, make_telephony, open_store
 from dialer.runtime.worker import Worker, WorkerConfig, default_consumer_name
 from dialer.settings import Settings
-from dialer.store.store import Store
+from dialer.store import Store
 
 log = logging.getLogger("regua.service")
 
@@ -75,9 +75,8 @@ async def serve(
 def _spawn_workers(settings: Settings, options: ServeOptions, store: Store) -> list[subprocess.Popen[bytes]]:
     if options.workers <= 1 or options.role not in ("all", "worker"):
         return []
-    url = store.r.connection_pool.connection_kwargs
     env = dict(os.environ)
-    env["REDIS_URL"] = f"redis://{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}/{url.get('db', 0)}"
+    env["REDIS_URL"] = store.url  # the embedded server's too: the children share this one
     cmd = [
         sys.executable,
         "-m",

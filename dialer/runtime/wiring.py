@@ -10,64 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dialer.clock import Clock, SystemClock
 from dialer.rules.cadence import Cadence
 from dialer.rules.policy import Policy
+from dialer.runtime import operations
 from dialer.runtime.secret_key import load_secret
 from dialer.settings import Settings
-from dialer.store.embedded import EmbeddedRedis
-from dialer.store.store import Store
+from dialer.store import Store
+from dialer.store.embedded import embedded_redis
 
 log = logging.getLogger("regua.runtime")
-
-
-def _alive(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def embedded_redis(data_dir: str | Path):  # type: ignore[no-untyped-def]
-    """Yield the URL of the embedded Redis, starting it if nobody runs it yet."""
-    root = Path(data_dir) / "redis"
-    root.mkdir(parents=True, exist_ok=True)
-    port_file = root / "redis.port"
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if port_file.exists():
-            try:
-                port = int(port_file.read_text().strip())
-            except ValueError:
-                port = 0
-            if port and _alive(port):
-                fcntl.flock(lock, fcntl.LOCK_UN)
-                yield f"redis://127.0.0.1:{port}/0"
-                return
-        server = EmbeddedRedis(root, appendonly=True, fsync="everysec")
-        url = server.start()
-        port_file.write_text(str(server.port))
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    log.info("embedded redis-server started on %s (data in %s)", url, root)
-    try:
-        yield url
-    finally:
-        with open(root / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            server.stop()
-            with contextlib.suppress(FileNotFoundError):
-                port_file.unlink()
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +98,7 @@ def run_async(main: Any) -> Any:
     return uvloop.run(main)
 
 
-def make_telephony(settings: Settings, clock: Clock, store: Store | None = None, *, realtime: bool = True):  # type: ignore[no-untyped-def]
+def make_telephony(settings: Settings, clock: Clock, store: Store, *, realtime: bool = True):  # type: ignore[no-untyped-def]
     """The voice backend ``DIALER_TELEPHONY`` names."""
     if settings.service.telephony == "asterisk":
         from dialer.telephony.asterisk import AsteriskTelephony
@@ -159,11 +116,6 @@ def make_telephony(settings: Settings, clock: Clock, store: Store | None = None,
 
 def make_sms(settings: Settings, store: Store, clock: Clock):  # type: ignore[no-untyped-def]
     """The SMS gateway ``service.sms_provider`` names (sandbox: the Redis outbox)."""
-    url = settings.service.sms_provider
-    if url.startswith("sandbox"):
-        from sms_gateway.sandbox import SandboxSms
-
-        return SandboxSms(store.r, clock)
     from sms_gateway.factory import gateway_from_settings
 
     gateway = gateway_from_settings(settings, store, clock)
@@ -174,7 +126,6 @@ def make_sms(settings: Settings, store: Store, clock: Clock):  # type: ignore[no
 def _wire_smpp(gateway: Any, settings: Settings, store: Store, clock: Clock) -> None:
     """SMPP brings receipts and replies on its own connection: hand them to the same code
     the HTTP webhooks use."""
-    from dialer.web.sms_webhooks import handle_inbound
     from sms_gateway.smpp import SmppSms
 
     lanes = [getattr(gateway, "primary", None), getattr(gateway, "secondary", None)]
@@ -184,4 +135,4 @@ def _wire_smpp(gateway: Any, settings: Settings, store: Store, clock: Clock) -> 
             inner.on_receipt = lambda r: store.record_receipt(
                 r.provider, r.message_id, r.status, r.error, clock.now()
             )
-            inner.on_inbound = lambda m: handle_inbound(store, gateway, settings, clock.now(), m)
+            inner.on_inbound = lambda m: operations.sms_reply(store, gateway, settings, clock.now(), m)

@@ -26,10 +26,8 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-
-from redis.exceptions import RedisError
 
 from dialer.clock import Clock
 from dialer.domain import (
@@ -39,15 +37,15 @@ from dialer.domain import (
     Suppression,
     SuppressionReason,
 )
-from dialer.errors import SmsPermanent, SmsRetryable, TelephonyDown
+from dialer.errors import SmsPermanent, SmsRetryable, StoreError, TelephonyDown
 from dialer.rules.cadence import Cadence
 from dialer.rules.local_time import locate
 from dialer.rules.messages import LANGUAGE_BY_PACK, render_limited
 from dialer.rules.planning import Plan, fallback_due, next_wake, plan_account
 from dialer.rules.policy import Policy
+from dialer.runtime.operations import suppression_event
 from dialer.settings import Settings
-from dialer.store.codec import pack_attempt
-from dialer.store.store import AccountState, Effects, Finish, Store, WorkItem, phone_day_key
+from dialer.store import AccountState, Effects, Finish, Store, WorkItem
 from dialer.telephony.base import CallRequest, CallResult, IvrAction, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage, send_all
 from sms_gateway.encoding import cap_segments
@@ -82,7 +80,7 @@ class _Job:
     error: str = ""
     drop: bool = False  # the contact was never made: forget the claimed attempt
     requeue_at: datetime | None = None
-    day_key: str = ""  # the per-phone daily counter this contact was counted on
+    day_key: tuple[str, Channel, date] | None = None  # the per-phone daily counter it was counted on
     pay_event: dict[str, Any] | None = None  # the payment-link SMS sent after the call
     sms_opted_out: bool = False  # the SMS provider says the recipient unsubscribed there
     extra_events: list[dict[str, Any]] = field(default_factory=list)
@@ -158,7 +156,7 @@ class Worker:
                 try:
                     await self._run_step(stop, tasks, loop)
                     backoff = 0.5
-                except (RedisError, OSError) as exc:
+                except StoreError as exc:
                     self.redis_ok = False
                     log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
                     with contextlib.suppress(TimeoutError):
@@ -309,7 +307,7 @@ class Worker:
                 if any(f.next_at is not None and f.next_at <= soon for f in finishes):
                     await self.store.wake()  # schedulers may be asleep until later than that
                 return
-            except (RedisError, OSError) as exc:
+            except StoreError as exc:
                 self.redis_ok = False
                 log.warning("could not record %d results (%s); retrying in %.1fs", len(finishes), exc, delay)
                 await asyncio.sleep(delay)
@@ -387,9 +385,7 @@ class Worker:
                 attempt_id=f"{campaign}:{job.item.entry_id}",
                 step_id=plan.step.id,
             )
-            claims.append(
-                (job.item.account_id, job.attempt.attempt_id, job.state.hv, pack_attempt(job.attempt))
-            )
+            claims.append((job.attempt, job.state.hv))
         results = await self.store.claim_many(campaign, claims, now, self.config.lock_ms)
         to_run: list[_Job] = []
         finishes: list[Finish] = []
@@ -435,7 +431,8 @@ class Worker:
         """The per-phone daily cap across *every* campaign (a person with two debts is still one
         person): counted atomically in Redis per phone, channel and local day. A job over the
         cap gives its claimed attempt back and waits for the next local day."""
-        keys_, caps = [], []
+        keys_: list[tuple[str, Channel, date]] = []
+        caps = []
         for job in jobs:
             assert job.plan.phone is not None and job.plan.channel is not None
             account = job.state.account
@@ -447,11 +444,11 @@ class Worker:
                 if job.plan.channel is Channel.VOICE
                 else pack.caps.sms_per_phone_per_day
             )
-            keys_.append(phone_day_key(job.plan.phone.number, job.plan.channel, day))
+            keys_.append((job.plan.phone.number, job.plan.channel, day))
             caps.append((cap, loc.tzinfos[0], day))
         counts = await self.store.count_phone_days(keys_)
         allowed: list[_Job] = []
-        over: list[str] = []
+        over: list[tuple[str, Channel, date]] = []
         for job, key, n, (cap, tz, day) in zip(jobs, keys_, counts, caps, strict=True):
             if n <= cap:
                 job.day_key = key
@@ -780,18 +777,7 @@ class Worker:
                         "reason": s.reason.value,
                     }
                 )
-                effects.audit.append(
-                    (
-                        "suppress",
-                        {
-                            "number": s.number,
-                            "reason": s.reason.value,
-                            "channel": s.channel.value if s.channel else "*",
-                            "campaign": campaign,
-                            "account": job.item.account_id,
-                        },
-                    )
-                )
+                effects.audit.append(suppression_event(s, campaign=campaign, account=job.item.account_id))
         return stops
 
     async def _send_payment_link(self, campaign: str, job: _Job, now: datetime, effects: Effects) -> None:

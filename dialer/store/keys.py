@@ -1,9 +1,11 @@
-"""Every Redis key Régua uses, in one place.
+"""Every Redis key Régua uses, in one place (no other module spells one).
 
 Keys of a campaign carry the hash tag ``{c:NAME}`` so that one campaign lives in one
 Redis Cluster slot and its multi-key scripts (schedule → stream, finish → account +
-schedule + stream) stay atomic on a cluster too. Global keys (campaign registry,
-suppression, outbox, audit of non-campaign changes) are single keys.
+schedule + stream) stay atomic on a cluster too. A trunk's pacing keys share ``{t:NAME}``,
+the per-phone day counters ``{phones}``, the SMS ledger ``{sms}``. Global keys (campaign
+registry, suppression, audit of non-campaign changes, callbacks, configuration) are
+single keys under one hash tag ``{g}``.
 
 Per campaign:
   meta            hash    name, state, counters of the lifecycle
@@ -12,6 +14,7 @@ Per campaign:
   stats           hash    outcome / reason counters for status and the dashboard
   series          hash    outcomes per hour ("<epoch hour>|outcome:<o>") for the plots
   audit           stream  lifecycle events of the campaign
+  leases          zset    calls in flight (pacing: attempt id scored by lease expiry)
   a:<account>     hash    the account (``a``), its phones (``p:<e164>``), history
                           (``h:<attempt>``), history version (``hv``), lock (``lk``),
                           pending SMS fallback (``fb``)
@@ -22,20 +25,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 PREFIX = "regua"
-CAMPAIGNS = f"{PREFIX}:campaigns"  # hash: name -> created-at ISO
-SUPPRESS = f"{PREFIX}:suppress"  # hash: "<e164>|<channel or *>" -> JSON entry
-AUDIT = f"{PREFIX}:audit"  # stream: changes outside a campaign (suppression, config)
-OUTBOX = f"{PREFIX}:sms:outbox"  # stream: SMS the sandbox gateway "sent"
-CALLBACKS = f"{PREFIX}:callbacks"  # zset: callback requests by requested time
+# global records share one hash tag: a change and its audit entry are one transaction,
+# in one slot on Redis Cluster too
+GLOBAL = f"{PREFIX}:{{g}}"
+CAMPAIGNS = f"{GLOBAL}:campaigns"  # hash: name -> created-at ISO
+SUPPRESS = f"{GLOBAL}:suppress"  # hash: "<e164>|<channel or *>" -> JSON entry
+AUDIT = f"{GLOBAL}:audit"  # stream: changes outside a campaign (suppression, config)
+CALLBACKS = f"{GLOBAL}:callbacks"  # zset: callback requests by requested time
 WAKE = f"{PREFIX}:wake"  # pub/sub channel: schedulers wake up early
-SMS_SENT = f"{PREFIX}:sms:sent"  # hash: idempotency key -> provider message id
-LINKS = f"{PREFIX}:links"  # hash: payment link id -> "<campaign>\x1f<account>"
-CONFIG_OVERLAY = f"{PREFIX}:config:overlay"  # string: the admins' TOML laid over the files
-CONFIG_VERSION = f"{PREFIX}:config:version"  # int: bumped on every accepted change
+LINKS = f"{GLOBAL}:links"  # hash: payment link id -> "<campaign>\x1f<account>"
+CONFIG_OVERLAY = f"{GLOBAL}:config:overlay"  # string: the admins' TOML laid over the files
+CONFIG_VERSION = f"{GLOBAL}:config:version"  # int: bumped on every accepted change
+PROMPT_OVERRIDES = f"{GLOBAL}:prompts:overrides"  # string: JSON of the admins' prompt edits
+PROMPT_VERSION = f"{GLOBAL}:prompts:version"  # int: bumped on every prompt edit
 IVR_REQUEST = f"{PREFIX}:ivr:req:"  # + attempt id: what the IVR needs (set before Originate)
 IVR_RESULT = f"{PREFIX}:ivr:res:"  # + attempt id: what happened in the IVR (read after hang-up)
+SHORT_CALLS = f"{PREFIX}:shortcalls:"  # + day: hash "<trunk>|answered|short" -> count
+# the SMS ledger: one hash tag, so the sandbox's outbox script touches one slot
+SMS_SENT = f"{PREFIX}:{{sms}}:sent"  # hash: idempotency key -> provider:message id
+OUTBOX = f"{PREFIX}:{{sms}}:outbox"  # stream: SMS the sandbox gateway "sent"
 SMS_MESSAGE = f"{PREFIX}:sms:msg:"  # + day: hash provider:message id -> the attempt it belongs to
 GROUP = "workers"
 
@@ -78,6 +89,10 @@ class CampaignKeys:
     def audit(self) -> str:
         return f"{self.tag}:audit"
 
+    @property
+    def leases(self) -> str:
+        return f"{self.tag}:leases"
+
     def account(self, account_id: str) -> str:
         return f"{self.tag}:a:{account_id}"
 
@@ -87,3 +102,20 @@ class CampaignKeys:
     @property
     def account_prefix(self) -> str:
         return f"{self.tag}:a:"
+
+
+def trunk_keys(trunk: str) -> tuple[str, str]:
+    """A trunk's channel leases (zset) and its call-rate bucket (hash): one slot."""
+    tag = f"{PREFIX}:{{t:{trunk}}}"
+    return f"{tag}:leases", f"{tag}:bucket"
+
+
+def phone_day(number: str, channel: str, day: date) -> str:
+    """The counter of contacts to one phone on one channel on one local day, across campaigns."""
+    # one hash tag for every counter: a batch is counted by one script, on a cluster too
+    return f"{PREFIX}:{{phones}}:{number}:{channel}:{day.isoformat()}"
+
+
+def sms_rate_bucket(lane: str, provider: str) -> str:
+    """A provider's shared token bucket (its rate is per account, not per process)."""
+    return f"{PREFIX}:sms:rate:{lane}:{provider}"

@@ -40,6 +40,7 @@ from dialer.domain import Outcome
 from dialer.errors import AmiLoginFailed, ConfigError, TelephonyDown
 from dialer.rules.call_outcome import classify
 from dialer.settings import Settings, TrunkSettings
+from dialer.store import Store
 from dialer.telephony.base import CallRequest, CallResult, IvrAction
 from dialer.telephony.pacing import Pacer
 
@@ -344,14 +345,14 @@ class AsteriskTelephony:
 
     name = "asterisk"
 
-    def __init__(self, settings: Settings, store: Any, clock: Clock, urls: list[AmiUrl]) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock, urls: list[AmiUrl]) -> None:
         if not urls:
             raise ConfigError("DIALER_AMI_URLS", "-", "set at least one ami://user:secret@host:5038")
         self.settings = settings
         self.cfg = settings.asterisk
         self.store = store
         self.clock = clock
-        self.pacer = Pacer(store.r)
+        self.pacer = Pacer(store)
         self.servers = [AmiServer(u, self._on_event, ping_interval=self.cfg.ping_interval_s) for u in urls]
         self.calls: dict[str, _Call] = {}  # by channel id (uniqueid of the ;1 leg)
         self.by_action: dict[str, _Call] = {}
@@ -364,7 +365,7 @@ class AsteriskTelephony:
         self._bg: set[asyncio.Future[Any]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock, store: Any = None) -> AsteriskTelephony:
+    def from_settings(cls, settings: Settings, clock: Clock, store: Store) -> AsteriskTelephony:
         return cls(settings, store, clock, [AmiUrl.parse(u) for u in settings.service.ami_urls])
 
     async def start(self) -> None:
@@ -411,25 +412,16 @@ class AsteriskTelephony:
         raise TelephonyDown("no connected Asterisk server has a configured trunk")
 
     async def _pace(self, request: CallRequest, trunk: TrunkSettings) -> None:
-        lease = self.cfg.ring_timeout_s + self.cfg.max_call_s
-        deadline = time.monotonic() + 60
-        while True:
-            now = self.clock.now()
-            g = await self.pacer.acquire_campaign(
-                request.campaign, request.attempt_id, now, lease, self.cfg.campaign_max_channels
-            )
-            if g.ok:
-                t = await self.pacer.acquire_trunk(
-                    trunk.name, request.attempt_id, now, lease, trunk.max_channels, trunk.cps
-                )
-                if t.ok:
-                    return
-                await self.pacer.release(None, request.campaign, request.attempt_id)
-                g = t
-            if time.monotonic() > deadline:
-                raise TelephonyDown(f"trunk {trunk.name} or campaign {request.campaign} at capacity for 60 s")
-            # a channel frees up when a call ends (any moment); a token after retry_ms
-            await asyncio.sleep(min(max(g.retry_ms, 20), 200) / 1000)
+        await self.pacer.acquire(
+            request.campaign,
+            trunk.name,
+            request.attempt_id,
+            self.clock.now,
+            lease_s=self.cfg.ring_timeout_s + self.cfg.max_call_s,
+            campaign_max=self.cfg.campaign_max_channels,
+            trunk_max=trunk.max_channels,
+            cps=trunk.cps,
+        )
 
     async def place_call(self, request: CallRequest) -> CallResult:
         _, trunk = self._pick()  # fail fast when no server is up
@@ -619,20 +611,10 @@ class AsteriskTelephony:
 
     async def _count_short_call(self, trunk: str, duration: float) -> None:
         day = self.clock.now().strftime("%Y-%m-%d")
-        key = f"regua:shortcalls:{day}"
-        short = duration <= self.cfg.short_call_s
-        async with self.store.r.pipeline(transaction=False) as p:
-            p.hincrby(key, f"{trunk}|answered", 1)
-            p.hincrby(key, "all|answered", 1)
-            if short:
-                p.hincrby(key, f"{trunk}|short", 1)
-                p.hincrby(key, "all|short", 1)
-            p.expire(key, 40 * 86400)
-            p.hmget(key, "all|answered", "all|short")
-            *_, (answered, shorts) = await p.execute()
-        ratio = int(shorts or 0) / max(1, int(answered or 0))
+        answered, shorts = await self.store.count_answered_call(day, trunk, duration <= self.cfg.short_call_s)
+        ratio = shorts / max(1, answered)
         self._short_ratio = round(ratio, 4)
-        if int(answered or 0) >= 100 and ratio >= self.cfg.short_call_warn_ratio:
+        if answered >= 100 and ratio >= self.cfg.short_call_warn_ratio:
             log.warning(
                 "short calls (<= %.0f s) are %.0f%% of today's answered calls; Anatel blocks "
                 "callers at 85%% over 100,000 calls a day",

@@ -1,48 +1,39 @@
-"""Pacing across every worker, in Redis: concurrent channels and call attempts per second
-per trunk, and concurrent calls per campaign.
+"""Pacing across every worker: concurrent channels and call attempts per second per trunk,
+and concurrent calls per campaign, counted in the store.
 
 A slot is a lease — the attempt id in a sorted set scored by when it expires — so a worker
 that dies does not leak capacity: its leases lapse (and the worker that reconciles its
-attempts releases them at once). The rate is a token bucket. Each limit is one Lua script
-on one key family, so it stays atomic on Redis Cluster too.
+attempts releases them at once). The rate is a token bucket. Each limit is one script on
+one key family (``Store.acquire_trunk_slot`` / ``acquire_campaign_slot``), so it stays
+atomic on Redis Cluster too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from dialer.store.codec import to_ms
-from dialer.store.keys import PREFIX
+from dialer.errors import TelephonyDown
 
-ACQUIRE = """
--- KEYS[1] leases zset, KEYS[2] bucket hash (may be absent: no rate limit)
--- ARGV: now_ms, lease_until_ms, member, max, rate per second (0: none), burst
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return {1, 0} end
-local active = redis.call('ZCARD', KEYS[1])
-if active >= tonumber(ARGV[4]) then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(first[2]) - now}
-end
-local rate = tonumber(ARGV[5])
-if rate > 0 then
-  local burst = tonumber(ARGV[6])
-  local b = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
-  local tokens = tonumber(b[1]) or burst
-  local ts = tonumber(b[2]) or now
-  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
-  if tokens < 1 then
-    redis.call('HSET', KEYS[2], 'tokens', tokens, 'ts', now)
-    return {0, math.ceil((1 - tokens) * 1000 / rate)}
-  end
-  redis.call('HSET', KEYS[2], 'tokens', tokens - 1, 'ts', now)
-  redis.call('PEXPIRE', KEYS[2], 60000)
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-return {1, 0}
-"""
+
+class PacingStore(Protocol):
+    """What pacing needs of the store."""
+
+    async def acquire_trunk_slot(
+        self, trunk: str, attempt_id: str, now_ms: int, until_ms: int, max_channels: int, cps: float
+    ) -> tuple[bool, int]: ...
+
+    async def acquire_campaign_slot(
+        self, campaign: str, attempt_id: str, now_ms: int, until_ms: int, max_calls: int
+    ) -> tuple[bool, int]: ...
+
+    async def release_slots(self, trunk: str | None, campaign: str | None, attempt_id: str) -> None: ...
+
+    async def trunk_calls(self, trunk: str, now_ms: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,46 +42,62 @@ class Grant:
     retry_ms: int = 0  # when refused: how long until a slot or a token frees up (a hint)
 
 
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
 class Pacer:
-    def __init__(self, client: object) -> None:
-        self.r = client
-        self._acquire = client.register_script(ACQUIRE)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def trunk_keys(trunk: str) -> tuple[str, str]:
-        tag = f"{PREFIX}:{{t:{trunk}}}"
-        return f"{tag}:leases", f"{tag}:bucket"
-
-    @staticmethod
-    def campaign_key(campaign: str) -> str:
-        return f"{PREFIX}:{{c:{campaign}}}:leases"
+    def __init__(self, store: PacingStore) -> None:
+        self.store = store
 
     async def acquire_trunk(
         self, trunk: str, attempt_id: str, now: datetime, lease_s: float, max_channels: int, cps: float
     ) -> Grant:
-        leases, bucket = self.trunk_keys(trunk)
-        ok, wait = await self._acquire(
-            keys=[leases, bucket],
-            args=[to_ms(now), to_ms(now) + int(lease_s * 1000), attempt_id, max_channels, cps, max(1.0, cps)],
+        ok, wait = await self.store.acquire_trunk_slot(
+            trunk, attempt_id, _ms(now), _ms(now) + int(lease_s * 1000), max_channels, cps
         )
-        return Grant(bool(ok), int(wait))
+        return Grant(ok, wait)
 
     async def acquire_campaign(
         self, campaign: str, attempt_id: str, now: datetime, lease_s: float, max_calls: int
     ) -> Grant:
-        key = self.campaign_key(campaign)
-        ok, wait = await self._acquire(
-            keys=[key, key + ":nobucket"],
-            args=[to_ms(now), to_ms(now) + int(lease_s * 1000), attempt_id, max_calls, 0, 0],
+        ok, wait = await self.store.acquire_campaign_slot(
+            campaign, attempt_id, _ms(now), _ms(now) + int(lease_s * 1000), max_calls
         )
-        return Grant(bool(ok), int(wait))
+        return Grant(ok, wait)
+
+    async def acquire(
+        self,
+        campaign: str,
+        trunk: str,
+        attempt_id: str,
+        now: Callable[[], datetime],
+        *,
+        lease_s: float,
+        campaign_max: int,
+        trunk_max: int,
+        cps: float,
+        give_up_s: float = 60.0,
+    ) -> None:
+        """A campaign slot and a trunk slot for one call, waiting (up to ``give_up_s``) while
+        either is at capacity. Raises ``TelephonyDown`` when they stay full."""
+        deadline = time.monotonic() + give_up_s
+        while True:
+            at = now()
+            g = await self.acquire_campaign(campaign, attempt_id, at, lease_s, campaign_max)
+            if g.ok:
+                t = await self.acquire_trunk(trunk, attempt_id, at, lease_s, trunk_max, cps)
+                if t.ok:
+                    return
+                await self.store.release_slots(None, campaign, attempt_id)
+                g = t
+            if time.monotonic() > deadline:
+                raise TelephonyDown(f"trunk {trunk} or campaign {campaign} at capacity for {give_up_s:.0f} s")
+            # a channel frees up when a call ends (any moment); a token after retry_ms
+            await asyncio.sleep(min(max(g.retry_ms, 20), 200) / 1000)
 
     async def release(self, trunk: str | None, campaign: str | None, attempt_id: str) -> None:
-        if trunk:
-            await self.r.zrem(self.trunk_keys(trunk)[0], attempt_id)  # type: ignore[attr-defined]
-        if campaign:
-            await self.r.zrem(self.campaign_key(campaign), attempt_id)  # type: ignore[attr-defined]
+        await self.store.release_slots(trunk, campaign, attempt_id)
 
     async def active(self, trunk: str, now: datetime) -> int:
-        leases, _ = self.trunk_keys(trunk)
-        return int(await self.r.zcount(leases, to_ms(now), "+inf"))  # type: ignore[attr-defined]
+        return await self.store.trunk_calls(trunk, _ms(now))

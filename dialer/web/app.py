@@ -26,7 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from dialer.errors import ConfigError, HeaderError, InputError, StoreError
-from dialer.store.store import TRANSITIONS, Store
+from dialer.runtime import operations
+from dialer.store import TRANSITIONS, Store
 from dialer.web import auth
 
 log = logging.getLogger("regua.api")
@@ -206,11 +207,7 @@ async def short_calls(request: web.Request) -> web.Response:
     day = request.query.get("day") or _now(request).strftime("%Y-%m-%d")
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
         raise InputError("day must be YYYY-MM-DD")
-    raw = await s.store.r.hgetall(f"regua:shortcalls:{day}")
-    trunks: dict[str, dict[str, float]] = {}
-    for key, value in raw.items():
-        trunk, _, kind = key.partition("|")
-        trunks.setdefault(trunk, {"answered": 0, "short": 0})[kind] = int(value)
+    trunks: dict[str, dict[str, float]] = dict(await s.store.short_calls(day))  # type: ignore[arg-type]
     for t in trunks.values():
         t["ratio"] = round(t["short"] / t["answered"], 4) if t["answered"] else 0.0
     return web.json_response({"day": day, "threshold": 0.85, "trunks": trunks})
@@ -403,8 +400,14 @@ async def account_status(request: web.Request) -> web.Response:
             status=400,
         )
     account_id = request.match_info["account_id"]
-    changes = await request.app[SERVICES].store.set_account_status(
-        account_id, status, _now(request), _actor(request), note=note, campaign=campaign
+    changes = await operations.set_account_status(
+        request.app[SERVICES].store,
+        account_id,
+        status,
+        _now(request),
+        _actor(request),
+        note=note,
+        campaign=campaign,
     )
     if not changes:
         return web.json_response({"error": f"account {account_id!r} is in no campaign"}, status=404)
@@ -451,13 +454,7 @@ async def suppress(request: web.Request) -> web.Response:
         ) from None
     store = request.app[SERVICES].store
     entry = Suppression(number, reason, channel, None, str(body.get("source", "dashboard"))[:64])
-    await store.suppress([entry], _now(request), _actor(request))
-    await store.audit_global(
-        _now(request),
-        _actor(request),
-        "suppress",
-        {"number": number, "channel": channel.value if channel else "*", "reason": reason.value},
-    )
+    await operations.suppress(store, [entry], _now(request), _actor(request))
     return web.json_response(
         {"number": number, "channel": channel.value if channel else "*", "reason": reason.value}, status=201
     )
@@ -482,13 +479,7 @@ async def unsuppress(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     store = request.app[SERVICES].store
-    removed = await store.unsuppress(number, channel)
-    await store.audit_global(
-        _now(request),
-        _actor(request),
-        "unsuppress",
-        {"number": number, "channel": channel.value if channel else "*", "removed": removed},
-    )
+    removed = await operations.unsuppress(store, number, channel, _now(request), _actor(request))
     if not removed:
         return web.json_response({"error": "that number was not suppressed on that channel"}, status=404)
     return web.json_response({"number": number, "lifted": True})

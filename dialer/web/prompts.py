@@ -10,7 +10,6 @@ sounds directory Asterisk reads.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import Any
 
@@ -19,29 +18,16 @@ from aiohttp import web
 from dialer.errors import ConfigError, InputError
 from dialer.web.app import ROLE, SERVICES, route
 from ivr.audio import AudioError, convert_for_asterisk
-from ivr.prompts import LANGUAGES, Catalogue
+from ivr.prompts import LANGUAGES, catalogue_for
 
-OVERRIDES = "regua:prompts:overrides"
-VERSION = "regua:prompts:version"
 MAX_AUDIO = 50 * 1024 * 1024
-
-
-async def load_overrides(redis: Any) -> dict[str, dict[str, Any]]:
-    raw = await redis.get(OVERRIDES)
-    return json.loads(raw) if raw else {}
-
-
-def _catalogue(settings: Any, overrides: dict[str, dict[str, Any]]) -> Catalogue:
-    company = settings.company
-    return Catalogue.load(
-        settings.limited_message.voice, (*company.collection_names, company.name), overrides=overrides
-    )
+_catalogue = catalogue_for
 
 
 @route("GET", "/api/prompts", "admin")
 async def list_prompts(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
-    overrides = await load_overrides(s.store.r)
+    overrides, _ = await s.store.prompt_overrides()
     catalogue = _catalogue(s.runtime.settings, overrides)
     return web.json_response(
         {
@@ -70,7 +56,7 @@ async def edit_prompt(request: web.Request) -> web.Response:
         raise InputError('the body must be JSON: {"level": …, "pt-BR": …, "en": …}') from None
     if not isinstance(body, dict) or not set(body) <= {"level", *LANGUAGES}:
         raise InputError(f"allowed fields: level, {', '.join(LANGUAGES)}")
-    overrides = await load_overrides(s.store.r)
+    overrides, _ = await s.store.prompt_overrides()
     merged = {**overrides, pid: {**overrides.get(pid, {}), **{k: str(v) for k, v in body.items()}}}
     try:
         _catalogue(s.runtime.settings, merged)  # the same checks as the file at start
@@ -90,7 +76,7 @@ async def upload_audio(request: web.Request) -> web.Response:
     language = request.query.get("language", "pt-BR")
     if language not in LANGUAGES:
         raise InputError(f"language must be one of {', '.join(LANGUAGES)}")
-    overrides = await load_overrides(s.store.r)
+    overrides, _ = await s.store.prompt_overrides()
     if pid not in _catalogue(s.runtime.settings, overrides).prompts:
         return web.json_response({"error": f"no prompt {pid!r}"}, status=404)
     data = await request.content.read(MAX_AUDIO + 1)
@@ -118,9 +104,4 @@ async def upload_audio(request: web.Request) -> web.Response:
 
 async def _save(request: web.Request, overrides: dict[str, Any], change: dict[str, Any]) -> None:
     s = request.app[SERVICES]
-    now = s.runtime.clock.now()
-    async with s.store.r.pipeline(transaction=True) as p:
-        p.set(OVERRIDES, json.dumps(overrides, ensure_ascii=False))
-        p.incr(VERSION)
-        await p.execute()
-    await s.store.audit_global(now, f"api:{request[ROLE]}", "prompt_change", change)
+    await s.store.save_prompt_overrides(overrides, s.runtime.clock.now(), f"api:{request[ROLE]}", change)

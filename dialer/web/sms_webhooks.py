@@ -17,23 +17,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from aiohttp import web
 
-from dialer.domain import Channel, Suppression, SuppressionReason
-from dialer.errors import InputError, SmsError
-from dialer.rules.local_time import number_country
+from dialer.errors import InputError
+from dialer.runtime import operations
 from dialer.web.app import SERVICES, route
 from sms_gateway import webhooks as wh
-from sms_gateway.base import SmsMessage
 
 log = logging.getLogger("regua.sms")
-
-CONFIRMATION = {
-    "BR": "Pronto: você não receberá mais mensagens deste número. Dúvidas: {callback_number}.",
-    "US": "You are unsubscribed and will receive no more messages. Questions: {callback_number}.",
-}
 
 
 async def _parse(request: web.Request, provider: str) -> wh.DeliveryReceipt | wh.InboundMessage:
@@ -80,59 +72,5 @@ async def sms_webhook(request: web.Request) -> web.Response:
         return web.json_response({"receipt": item.status, "matched": found})
     s = request.app[SERVICES]
     return web.json_response(
-        await handle_inbound(s.store, s.sms, s.runtime.settings, s.runtime.clock.now(), item)
+        await operations.sms_reply(s.store, s.sms, s.runtime.settings, s.runtime.clock.now(), item)
     )
-
-
-async def handle_inbound(
-    store: Any, sms: Any, settings: Any, now: Any, message: wh.InboundMessage
-) -> dict[str, Any]:
-    """Suppress on an opt-out keyword and confirm once; record every reply."""
-    try:
-        country = number_country(message.from_number)
-    except Exception:
-        country = "BR"
-    keyword = wh.opt_out_keyword(message.text, country)
-    await store.audit_global(
-        now,
-        f"sms:{message.provider}",
-        "sms_inbound",
-        {"from": message.from_number, "keyword": keyword, "length": len(message.text)},
-    )
-    if keyword is None:
-        return {"opt_out": False}
-    stops = [Suppression(message.from_number, SuppressionReason.OPT_OUT, Channel.SMS, None, f"sms:{keyword}")]
-    if settings.policy.sms_opt_out_stops_calls:
-        stops.append(
-            Suppression(message.from_number, SuppressionReason.OPT_OUT, Channel.VOICE, None, f"sms:{keyword}")
-        )
-    await store.suppress(stops, now, f"sms:{message.provider}")
-    await store.audit_global(
-        now,
-        f"sms:{message.provider}",
-        "suppress",
-        {
-            "number": message.from_number,
-            "channel": "sms" if len(stops) == 1 else "*",
-            "reason": "opt_out",
-            "keyword": keyword,
-        },
-    )
-    confirmed = False
-    text = CONFIRMATION.get(country, CONFIRMATION["BR"]).format(
-        callback_number=settings.company.callback_number
-    )
-    try:
-        # the key is the number: whatever the person sends again, one confirmation at most
-        result = await sms.send(
-            SmsMessage(message.from_number, text, f"optout:{message.from_number}", "", "none")
-        )
-        confirmed = not result.duplicate
-    except SmsError as exc:
-        log.warning("opt-out confirmation to %s not sent: %s", message.from_number[:-4] + "****", exc)
-    return {
-        "opt_out": True,
-        "keyword": keyword,
-        "confirmation_sent": confirmed,
-        "stopped": [s.channel.value for s in stops if s.channel],
-    }

@@ -1,0 +1,174 @@
+"""The use cases that change what Régua may do, written once for every caller.
+
+The CLI, the HTTP API, the SMS webhooks (and SMPP) and the worker all suppress numbers,
+lift suppressions, set an account's status and honour an SMS opt-out through these
+functions, so each is audited in one shape:
+
+    kind "suppress"        data {number, channel, reason, source, [campaign, account, keyword]}
+    kind "unsuppress"      data {number, channel, removed}
+    kind "account_status"  data {account, status, campaigns, [note]}
+    kind "sms_inbound"     data {from, keyword, length}
+
+``actor`` names who did it: a person (``cli:maria``, ``api:supervisor``), a provider
+(``sms:twilio``) or a worker (``worker:host-123``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dialer.domain import AccountStatus, Channel, Suppression, SuppressionReason
+from dialer.errors import SmsError
+from dialer.rules.local_time import number_country
+from dialer.settings import Settings
+from dialer.store import Store
+from sms_gateway.base import SmsGateway, SmsMessage
+from sms_gateway.webhooks import InboundMessage, opt_out_keyword
+
+log = logging.getLogger("regua.operations")
+
+CONFIRMATION = {
+    "BR": "Pronto: você não receberá mais mensagens deste número. Dúvidas: {callback_number}.",
+    "US": "You are unsubscribed and will receive no more messages. Questions: {callback_number}.",
+}
+
+
+def suppression_event(s: Suppression, **context: str) -> tuple[str, dict[str, Any]]:
+    """The audit event of one suppression (``context``: campaign, account, keyword …)."""
+    return (
+        "suppress",
+        {
+            "number": s.number,
+            "channel": s.channel.value if s.channel else "*",
+            "reason": s.reason.value,
+            "source": s.source,
+            **context,
+        },
+    )
+
+
+async def suppress(
+    store: Store, entries: Sequence[Suppression], now: datetime, actor: str, **context: str
+) -> int:
+    """Stop contact on these numbers (every campaign, at once), audited. Returns how many were new."""
+    return await store.suppress(entries, now, actor, [suppression_event(s, **context) for s in entries])
+
+
+async def unsuppress(store: Store, number: str, channel: Channel | None, now: datetime, actor: str) -> bool:
+    """Lift a suppression, audited whether or not there was one. Whether there was."""
+    data = {"number": number, "channel": channel.value if channel else "*"}
+    return bool(await store.unsuppress(number, channel, now, actor, "unsuppress", data))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    source: str
+    imported: int
+    rejected: int
+    effective_after_days: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "imported": self.imported,
+            "rejected": self.rejected,
+            "effective_after_days": self.effective_after_days,
+        }
+
+
+async def import_suppressions(
+    store: Store,
+    items: Iterable[Suppression | tuple[Any, ...]],
+    now: datetime,
+    actor: str,
+    *,
+    source: str,
+    effective_after_days: int,
+    on_rejected: Any = None,
+    batch: int = 5000,
+) -> ImportSummary:
+    """A registry (SP "Não Me Ligue") or a company list: entries in batches, rejected lines
+    to ``on_rejected``, one summary audit event (``suppress_import``) for the whole file."""
+    imported = rejected = 0
+    chunk: list[Suppression] = []
+    for item in items:
+        if not isinstance(item, Suppression):
+            rejected += 1
+            if on_rejected is not None:
+                on_rejected(item)
+            continue
+        chunk.append(item)
+        if len(chunk) >= batch:
+            imported += len(chunk)
+            await store.suppress(chunk, now, actor)
+            chunk = []
+    if chunk:
+        imported += len(chunk)
+        await store.suppress(chunk, now, actor)
+    summary = ImportSummary(source, imported, rejected, effective_after_days)
+    await store.audit_global(now, actor, "suppress_import", summary.as_dict())
+    return summary
+
+
+async def set_account_status(
+    store: Store,
+    account_id: str,
+    status: AccountStatus,
+    now: datetime,
+    actor: str,
+    *,
+    note: str = "",
+    campaign: str | None = None,
+) -> list[dict[str, Any]]:
+    """Paid, disputed, closed or open again, in every campaign holding the account (or one):
+    at once (a worker's pending claim goes stale), audited. One entry per campaign holding it."""
+    return await store.set_account_status(account_id, status, now, actor, note=note, campaign=campaign)
+
+
+async def sms_reply(
+    store: Store, sms: SmsGateway, settings: Settings, now: datetime, message: InboundMessage
+) -> dict[str, Any]:
+    """A debtor's SMS reply: every reply is audited; an opt-out keyword suppresses SMS to that
+    number at once (and calls, with ``policy.sms_opt_out_stops_calls``) and is confirmed once."""
+    try:
+        country = number_country(message.from_number)
+    except Exception:  # a number outside our packs: treat as Brazilian for the keywords
+        country = "BR"
+    keyword = opt_out_keyword(message.text, country)
+    actor = f"sms:{message.provider}"
+    await store.audit_global(
+        now,
+        actor,
+        "sms_inbound",
+        {"from": message.from_number, "keyword": keyword, "length": len(message.text)},
+    )
+    if keyword is None:
+        return {"opt_out": False}
+    channels = [Channel.SMS, *([Channel.VOICE] if settings.policy.sms_opt_out_stops_calls else [])]
+    stops = [
+        Suppression(message.from_number, SuppressionReason.OPT_OUT, c, None, f"sms:{keyword}")
+        for c in channels
+    ]
+    await suppress(store, stops, now, actor, keyword=keyword)
+    confirmed = False
+    text = CONFIRMATION.get(country, CONFIRMATION["BR"]).format(
+        callback_number=settings.company.callback_number
+    )
+    try:
+        # the key is the number: whatever the person sends again, one confirmation at most
+        result = await sms.send(
+            SmsMessage(message.from_number, text, f"optout:{message.from_number}", "", "none")
+        )
+        confirmed = not result.duplicate
+    except SmsError as exc:
+        log.warning("opt-out confirmation to %s not sent: %s", message.from_number[:-4] + "****", exc)
+    return {
+        "opt_out": True,
+        "keyword": keyword,
+        "confirmation_sent": confirmed,
+        "stopped": [s.channel.value for s in stops if s.channel],
+    }

@@ -1,0 +1,109 @@
+"""What every part of the store shares: the client (private), the scripts, the error boundary.
+
+Redis errors never leave the store as redis-py's: a connection refused, reset or timed
+out becomes ``StoreUnavailable`` (the caller backs off and retries), anything else Redis
+refuses becomes ``StoreError``. ``StoreBase.__init_subclass__`` wraps every public
+coroutine and async generator of the store's classes, so no method can forget.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from dialer.errors import StoreError, StoreUnavailable
+from dialer.store import scripts
+
+T = TypeVar("T")
+
+
+def mapped_error(exc: BaseException) -> StoreError:
+    """The project's error for a Redis (or socket) failure."""
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return StoreUnavailable(f"Redis unreachable: {exc}")
+    return StoreError(f"Redis refused a command: {exc}")
+
+
+_FAILURES = (RedisError, OSError)
+
+
+def _coroutine(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except _FAILURES as exc:
+            raise mapped_error(exc) from exc
+
+    return wrapper
+
+
+def _generator(fn: Callable[..., AsyncIterator[T]]) -> Callable[..., AsyncIterator[T]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[T]:
+        try:
+            async for item in fn(*args, **kwargs):
+                yield item
+        except _FAILURES as exc:
+            raise mapped_error(exc) from exc
+
+    return wrapper
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class StoreBase:
+    """The client and the registered scripts; subclasses add methods by concern."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, member in list(vars(cls).items()):
+            if name.startswith("_"):
+                continue
+            if inspect.isasyncgenfunction(member):
+                setattr(cls, name, _generator(member))
+            elif inspect.iscoroutinefunction(member):
+                setattr(cls, name, _coroutine(member))
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        # redis-py's types do not know decode_responses=True: values are str
+        self._r: Any = client
+        self.url = ""
+        register = client.register_script
+        self._upsert = register(scripts.UPSERT)
+        self._dispatch = register(scripts.DISPATCH)
+        self._claim = register(scripts.CLAIM)
+        self._load = register(scripts.LOAD)
+        self._count = register(scripts.COUNT)
+        self._finish = register(scripts.FINISH)
+        self._transition = register(scripts.TRANSITION)
+        self._set_status = register(scripts.SET_STATUS)
+        self._pace = register(scripts.PACE_ACQUIRE)
+        self._unsuppress = register(scripts.UNSUPPRESS)
+        self._outbox_send = register(scripts.OUTBOX_SEND)
+        self._sms_claim = register(scripts.SMS_CLAIM)
+        self._sms_record = register(scripts.SMS_RECORD)
+        self._sms_release = register(scripts.SMS_RELEASE)
+        self._rate_reserve = register(scripts.RATE_RESERVE)
+        # the worker's XREADGROUP replies are read as Redis sends them (no dict per entry)
+        self._raw_streams: Any = aioredis.Redis(connection_pool=client.connection_pool)
+        self._raw_streams.set_response_callback("XREADGROUP", _as_sent)
+
+
+def _as_sent(response: Any, **options: Any) -> Any:
+    return response

@@ -1,0 +1,97 @@
+"""Small shared records: callbacks, admin configuration, IVR hand-off, payment links."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from dialer.store import keys
+from dialer.store.base import StoreBase
+from dialer.store.codec import event_json
+
+
+class HandoffStore(StoreBase):
+    async def callbacks(self, limit: int = 500) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in await self._r.zrange(keys.CALLBACKS, 0, limit - 1)]
+
+    async def complete_callback(self, raw: Mapping[str, Any]) -> int:
+        return int(await self._r.zrem(keys.CALLBACKS, event_json(raw)))
+
+    # ------------------------------------------------------------------ admin configuration
+
+    async def config_overlay(self) -> tuple[str, int]:
+        text, version = await self._r.mget(keys.CONFIG_OVERLAY, keys.CONFIG_VERSION)
+        return text or "", int(version or 0)
+
+    async def set_config_overlay(self, text: str, now: datetime, actor: str, summary: str) -> int:
+        async with self._r.pipeline(transaction=True) as p:
+            p.set(keys.CONFIG_OVERLAY, text)
+            p.incr(keys.CONFIG_VERSION)
+            p.xadd(
+                keys.AUDIT,
+                {
+                    "at": now.isoformat(),
+                    "actor": actor,
+                    "kind": "config_change",
+                    "data": event_json({"summary": summary, "overlay": text}),
+                },
+            )
+            _, version, _ = await p.execute()
+        return int(version)
+
+    # ------------------------------------------------------------------ IVR hand-off
+
+    async def ivr_register(self, attempt_id: str, request: Mapping[str, str], ttl_s: int = 3600) -> None:
+        """Before a call: what the IVR needs to find the account when Asterisk connects."""
+        await self._r.set(f"{keys.IVR_REQUEST}{attempt_id}", event_json(request), ex=ttl_s)
+
+    async def ivr_request(self, attempt_id: str) -> dict[str, str] | None:
+        raw = await self._r.get(f"{keys.IVR_REQUEST}{attempt_id}")
+        return json.loads(raw) if raw else None
+
+    async def ivr_save_result(self, attempt_id: str, result: Mapping[str, Any], ttl_s: int = 86400) -> None:
+        await self._r.set(f"{keys.IVR_RESULT}{attempt_id}", event_json(result), ex=ttl_s)
+
+    async def ivr_result(self, attempt_id: str) -> dict[str, Any] | None:
+        raw = await self._r.get(f"{keys.IVR_RESULT}{attempt_id}")
+        return json.loads(raw) if raw else None
+
+    # ------------------------------------------------------------------ payment links
+
+    async def register_link(self, link: str, campaign: str, account_id: str) -> None:
+        await self._r.hset(keys.LINKS, link, f"{campaign}\x1f{account_id}")
+
+    async def resolve_link(self, link: str) -> tuple[str, str] | None:
+        value = await self._r.hget(keys.LINKS, link)
+        if not value:
+            return None
+        campaign, _, account_id = value.partition("\x1f")
+        return campaign, account_id
+
+    # ------------------------------------------------------------------ audit
+
+    # ------------------------------------------------------------------ prompt edits
+
+    async def prompt_overrides(self) -> tuple[dict[str, dict[str, Any]], int]:
+        """The admins' prompt edits (JSON laid over prompts/catalogue.toml) and their version."""
+        raw, version = await self._r.mget(keys.PROMPT_OVERRIDES, keys.PROMPT_VERSION)
+        return (json.loads(raw) if raw else {}), int(version or 0)
+
+    async def prompt_version(self) -> int:
+        return int(await self._r.get(keys.PROMPT_VERSION) or 0)
+
+    async def save_prompt_overrides(
+        self, overrides: Mapping[str, Any], now: datetime, actor: str, change: Mapping[str, Any]
+    ) -> int:
+        """Replace the prompt edits, bump their version and audit the change, together."""
+        async with self._r.pipeline(transaction=True) as p:
+            p.set(keys.PROMPT_OVERRIDES, json.dumps(overrides, ensure_ascii=False))
+            p.incr(keys.PROMPT_VERSION)
+            p.xadd(
+                keys.AUDIT,
+                {"at": now.isoformat(), "actor": actor, "kind": "prompt_change", "data": event_json(change)},
+            )
+            _, version, _ = await p.execute()
+        return int(version)
