@@ -10,11 +10,28 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, assert_never
 
 
 class Channel(StrEnum):
+    """The ways Régua reaches a debtor: a closed set. Every branch on a channel is a
+    ``match`` ending in ``assert_never``, so a new member (e-mail, WhatsApp) fails the type
+    check at each place that must learn it (see ARCHITECTURE.md, "Adding a channel")."""
+
     VOICE = "voice"
     SMS = "sms"
+
+    @property
+    def is_call(self) -> bool:
+        """A live call: D+10, the quiet week after a conversation and the attempt caps per
+        account are rules of calls; the other channels have their windows and daily caps."""
+        match self:
+            case Channel.VOICE:
+                return True
+            case Channel.SMS:
+                return False
+            case _:
+                assert_never(self)
 
 
 class PhoneType(StrEnum):
@@ -134,7 +151,13 @@ class Consent:
     sms: bool = False
 
     def allows(self, channel: Channel) -> bool:
-        return self.voice if channel is Channel.VOICE else self.sms
+        match channel:
+            case Channel.VOICE:
+                return self.voice
+            case Channel.SMS:
+                return self.sms
+            case _:
+                assert_never(channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +245,29 @@ class Decision:
             "pack": self.pack,
             "region": self.region,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class IvrAction:
+    """Something the verified debtor (or the person who answered) asked for."""
+
+    kind: str  # payment_link | callback | opt_out | wrong_number
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """How a call ended, as the voice backend saw it (and what the IVR recorded)."""
+
+    outcome: Outcome
+    duration_s: float = 0.0  # from answer to hang-up (0 when not answered)
+    ring_s: float = 0.0
+    amd: str | None = None  # MACHINE | HUMAN | NOTSURE | HANGUP
+    hangup_cause: int | None = None
+    actions: tuple[IvrAction, ...] = ()
+    events: tuple[dict[str, Any], ...] = ()  # prompts played, keys pressed (for the audit)
+    trunk: str = ""
+    server: str = ""
+    sandbox: bool = False
+    language: str = ""
+    detail: str = ""

@@ -92,6 +92,89 @@ async def test_sigkilled_worker_never_causes_a_second_call(redis_url, settings, 
     await rig.close()
 
 
+async def test_a_kill_after_short_calls_ended_keeps_their_outcomes(redis_url, settings, tmp_path):
+    """One batch, real time: busy (…4), congested (…5) and unallocated (…7) numbers end within
+    two seconds, the no-answer ones (…3) ring for 30 s. The worker is SIGKILLed while those
+    ring: what was known is kept — busy lines have their SMS fallback due, the unallocated
+    number is suppressed — and only the calls still ringing come back unknown."""
+    rig = await make_rig(redis_url, settings, MON_1000)
+    digits = [4, 5, 7, 3, 3, 3]
+    rows = [(f"A{i}", f"1198765{i:03d}{d}", DUE) for i, d in enumerate(digits)]
+    await rig.load(campaign_csv(tmp_path, rows))
+    await rig.scheduler.run_once()
+    env = {**os.environ, "REDIS_URL": redis_url, "DIALER_DATA_DIR": str(tmp_path / "var")}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as log_fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dialer",
+                "serve",
+                "--role",
+                "worker",
+                "--no-api",
+                "--no-progress",
+                "--clock-start",
+                MON_1000.isoformat(),
+                "--speed",
+                "1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_fh,
+        )
+    ids = [a for a, _, _ in rows]
+    short = {f"A{i}" for i, d in enumerate(digits) if d != 3}
+    try:
+        deadline = time.monotonic() + 20
+        ended: set[str] = set()
+        while time.monotonic() < deadline and ended != short:
+            states = await rig.store.load_accounts("c1", ids)
+            ended = {
+                s.account.account_id
+                for s in states
+                if any(a.channel is Channel.VOICE and a.outcome is not Outcome.PLACED for a in s.history)
+            }
+            await asyncio.sleep(0.1)
+        assert ended == short, log.read_text()  # the short calls are written while the others ring
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    states = {s.account.account_id: s for s in await rig.store.load_accounts("c1", ids)}
+    outcome = {a: next(x.outcome for x in s.history if x.channel is Channel.VOICE) for a, s in states.items()}
+    assert [outcome[a] for a in ids] == [
+        Outcome.BUSY,
+        Outcome.FAILED,
+        Outcome.INVALID_NUMBER,
+        Outcome.PLACED,
+        Outcome.PLACED,
+        Outcome.PLACED,
+    ]
+    assert states["A0"].fallback == "d10_call" and states["A1"].fallback == "d10_call"  # SMS due
+    suppressed = await rig.store.suppressions([f"+55{rows[2][1]}"])
+    assert [s.reason.value for s in suppressed[f"+55{rows[2][1]}"]] == ["invalid_number"]
+
+    await asyncio.sleep(0.3)
+    rig.clock.set(MON_1000 + timedelta(minutes=5))
+    survivor = rig.worker("survivor", min_idle_ms=200)
+    await survivor.run_once(reclaim=True)
+    assert rig.telephony.placed == 0  # nothing dialled twice
+    after = {s.account.account_id: s for s in await rig.store.load_accounts("c1", ids)}
+    kept = {a: [x.outcome for x in s.history if x.channel is Channel.VOICE] for a, s in after.items()}
+    assert kept == {
+        "A0": [Outcome.BUSY],
+        "A1": [Outcome.FAILED],
+        "A2": [Outcome.INVALID_NUMBER],
+        "A3": [Outcome.UNKNOWN],
+        "A4": [Outcome.UNKNOWN],
+        "A5": [Outcome.UNKNOWN],
+    }
+    await rig.close()
+
+
 async def test_redis_killed_and_restarted_mid_run_loses_nothing(settings, tmp_path):
     port = free_port()
     server = EmbeddedRedis(tmp_path / "redis", appendonly=True, fsync="always", port=port)

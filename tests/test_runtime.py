@@ -20,6 +20,7 @@ from dialer.runtime.ingest import load_file
 from dialer.runtime.scheduler import Scheduler
 from dialer.store import Store, keys
 from dialer.store.keys import CampaignKeys
+from dialer.telephony.sandbox import SandboxTelephony
 from sms_gateway.base import SendResult, SmsMessage
 from tests.runtime_helpers import campaign_csv, make_rig
 
@@ -447,3 +448,68 @@ async def test_campaign_report_after_day_one(rig, tmp_path):
     assert rows["A6"]["last_outcome"] == "wrong_number" and rows["A6"]["suppressed_phones"] == 1
     assert rows["A2"]["suppressed_phones"] == 0 and rows["A2"]["next_contact_at"] > "2026-11-23"
     assert all(r["status"] == "open" and r["amount"] == "100.00" for r in rows.values())
+
+
+class GatedTelephony:
+    """The sandbox's outcomes, but each call lasts until the test says it ends."""
+
+    name = "gated"
+
+    def __init__(self, clock) -> None:
+        self.inner = SandboxTelephony(clock, realtime=False)
+        self.gates: dict[str, asyncio.Event] = {}
+        self.started: dict[str, asyncio.Event] = {}
+
+    def gate(self, number: str) -> asyncio.Event:
+        return self.gates.setdefault(number, asyncio.Event())
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def place_call(self, request):
+        self.started.setdefault(request.phone.number, asyncio.Event()).set()
+        await self.gate(request.phone.number).wait()
+        return await self.inner.place_call(request)
+
+    async def reconcile(self, attempt_id):
+        return None
+
+    def health(self):
+        return {"backend": "gated", "state": "connected"}
+
+
+async def test_each_contact_is_written_as_it_ends_and_a_payment_link_leaves_at_once(rig, tmp_path):
+    """Two calls in one batch: the verified debtor's (…0) ends first. Its outcome is in Redis
+    and its payment link in the outbox while the other call (…3) is still ringing."""
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [("A0", phone(0), DUE), ("A3", phone(3), DUE)]))
+    gated = GatedTelephony(rig.clock)
+    worker = rig.worker()
+    worker.telephony = gated
+    await rig.scheduler.run_once()
+    batch = asyncio.create_task(worker.run_once())
+    verified, ringing = f"+55{phone(0)}", f"+55{phone(3)}"
+    for number in (verified, ringing):
+        await asyncio.wait_for(gated.started.setdefault(number, asyncio.Event()).wait(), 5)
+    outbox_before = await rig.store.outbox_size()
+    gated.gate(verified).set()
+    t0 = asyncio.get_running_loop().time()
+    while True:  # the verified debtor's outcome and link, without the other call ending
+        (a0,) = await rig.store.load_accounts("c1", ["A0"])
+        if any(a.outcome is Outcome.ANSWERED_VERIFIED for a in a0.history):
+            break
+        assert asyncio.get_running_loop().time() - t0 < 1.0, "the ended call was not written within a second"
+        await asyncio.sleep(0.01)
+    assert asyncio.get_running_loop().time() - t0 < 1.0
+    links = [m for m in await rig.store.outbox(10) if m.get("level") == "full"]
+    assert (
+        len(links) == 1 and links[0]["to"] == verified and await rig.store.outbox_size() == outbox_before + 1
+    )
+    (a3,) = await rig.store.load_accounts("c1", ["A3"])
+    assert [a.outcome for a in a3.history if a.channel is Channel.VOICE] == [Outcome.PLACED]
+    assert not batch.done()
+    gated.gate(ringing).set()
+    assert await asyncio.wait_for(batch, 5) == 2
+    (a3,) = await rig.store.load_accounts("c1", ["A3"])
+    assert [a.outcome for a in a3.history if a.channel is Channel.VOICE] == [Outcome.NO_ANSWER]

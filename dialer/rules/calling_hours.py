@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import assert_never
 
 from dialer.domain import Channel
 
@@ -85,7 +86,13 @@ class LegalHours:
     source: str
 
     def for_channel(self, channel: Channel) -> WeeklyWindows:
-        return self.voice if channel is Channel.VOICE else self.sms
+        match channel:
+            case Channel.VOICE:
+                return self.voice
+            case Channel.SMS:  # CE and AL name text messages; the rest follow calls
+                return self.sms
+            case _:
+                assert_never(channel)
 
 
 def _same(windows: WeeklyWindows, source: str) -> LegalHours:

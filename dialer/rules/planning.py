@@ -2,16 +2,17 @@
 
 ``plan_account`` combines the régua (``cadence.next_step``) with the rules
 (``policy.decide``, asked for every phone that could carry the step) and returns one
-``Plan``: contact a phone now, wait until an instant, skip a step that no rule will ever
-allow, or nothing left to do. The worker executes it; ``decide`` is therefore asked
+``Plan`` — a tagged union: ``PlanContact`` (a phone now), ``PlanLater`` (wait until an
+instant), ``PlanSkip`` (a step no rule will ever allow) or ``PlanDone`` (nothing left). The worker executes it; ``decide`` is therefore asked
 again at dispatch time, whatever was planned when the entry was scheduled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time
+from typing import ClassVar, assert_never
 from zoneinfo import ZoneInfo
 
 from dialer.domain import Account, Attempt, Channel, Contact, Decision, Outcome, Phone, PhoneType, Suppression
@@ -30,16 +31,55 @@ _PHONE_ORDER = {PhoneType.MOBILE: 0, PhoneType.HOME: 1, PhoneType.WORK: 2}
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    kind: str  # contact | later | skip | done
-    step: Step | None = None
-    channel: Channel | None = None
-    phone: Phone | None = None
-    at: datetime | None = None  # later: when to look again
-    decisions: tuple[tuple[str, Decision], ...] = field(default=())
-    fallback_for: str | None = None  # the voice step this SMS is the fallback of
+class PlanContact:
+    """Reach ``phone`` on ``channel`` now, for ``step`` (``decide()`` allowed it)."""
+
+    kind: ClassVar[str] = "contact"
+    step: Step
+    channel: Channel
+    phone: Phone
+    decisions: tuple[tuple[str, Decision], ...] = ()
     attempt: int = 1
+    fallback_for: str | None = None  # the voice step this SMS is the fallback of
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLater:
+    """Nothing now: look at the account again at ``at`` (the rules or the régua wait)."""
+
+    kind: ClassVar[str] = "later"
+    step: Step
+    channel: Channel
+    at: datetime
+    decisions: tuple[tuple[str, Decision], ...] = ()
+    attempt: int = 1
+    fallback_for: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSkip:
+    """No phone will ever be allowed to take ``step``: record it skipped and go on."""
+
+    kind: ClassVar[str] = "skip"
+    step: Step
+    channel: Channel
+    decisions: tuple[tuple[str, Decision], ...] = ()
+    attempt: int = 1
+    fallback_for: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDone:
+    """The régua has nothing more for this account."""
+
+    kind: ClassVar[str] = "done"
+    note: str = ""
+
+
+Plan = PlanContact | PlanLater | PlanSkip | PlanDone
 
 
 def local_zone(phones: Sequence[Phone], region: str | None, timezone: str | None) -> ZoneInfo:
@@ -49,9 +89,13 @@ def local_zone(phones: Sequence[Phone], region: str | None, timezone: str | None
 
 def _candidates(phones: Sequence[Phone], channel: Channel) -> list[Phone]:
     ordered = sorted(phones, key=lambda p: (_PHONE_ORDER[p.phone_type], p.number))
-    if channel is Channel.SMS:
-        return [p for p in ordered if p.phone_type is PhoneType.MOBILE]
-    return ordered
+    match channel:
+        case Channel.VOICE:
+            return ordered
+        case Channel.SMS:  # texts go to mobiles only
+            return [p for p in ordered if p.phone_type is PhoneType.MOBILE]
+        case _:
+            assert_never(channel)
 
 
 def _try_phones(
@@ -89,28 +133,21 @@ def plan_account(
 ) -> Plan:
     """The one thing to do for this account at ``now``."""
     if not phones:
-        return Plan("done", note="no phones")
+        return PlanDone("no phones")
     if fallback:
-        step = cadence.step(account.payment_method.value, fallback)
         phone, decisions, earliest = _try_phones(
             account, phones, Channel.SMS, history, suppressions, now, policy
         )
         fb_step = Step(fallback + FALLBACK_SUFFIX, Channel.SMS, "limited")
         if phone is not None:
-            return Plan(
-                "contact", fb_step, Channel.SMS, phone, decisions=tuple(decisions), fallback_for=fallback
-            )
+            return PlanContact(fb_step, Channel.SMS, phone, tuple(decisions), fallback_for=fallback)
         if earliest is not None:
-            return Plan(
-                "later", fb_step, Channel.SMS, at=earliest, decisions=tuple(decisions), fallback_for=fallback
-            )
+            return PlanLater(fb_step, Channel.SMS, earliest, tuple(decisions), fallback_for=fallback)
         # no phone will ever take this SMS: drop the fallback, go on with the régua
-        del step
-        return Plan(
-            "skip",
+        return PlanSkip(
             fb_step,
             Channel.SMS,
-            decisions=tuple(decisions),
+            tuple(decisions),
             fallback_for=fallback,
             note="no phone may receive the fallback SMS",
         )
@@ -119,36 +156,32 @@ def plan_account(
     today = now.astimezone(tz).date()
     nxt = next_step(account, history, today, cadence)
     if nxt is None:
-        return Plan("done", note="régua finished" if account.status.value == "open" else account.status.value)
+        return PlanDone("régua finished" if account.status.value == "open" else account.status.value)
     start = datetime.combine(nxt.due_on, time(0), tz)
     if nxt.not_before is not None and nxt.not_before > start:
         start = nxt.not_before
     if start > now:
-        return Plan(
-            "later", nxt.step, nxt.step.channel, at=start, attempt=nxt.attempt, note="next step of the régua"
+        return PlanLater(
+            nxt.step, nxt.step.channel, start, attempt=nxt.attempt, note="next step of the régua"
         )
     phone, decisions, earliest = _try_phones(
         account, phones, nxt.step.channel, history, suppressions, now, policy
     )
     if phone is not None:
-        return Plan(
-            "contact", nxt.step, nxt.step.channel, phone, decisions=tuple(decisions), attempt=nxt.attempt
-        )
+        return PlanContact(nxt.step, nxt.step.channel, phone, tuple(decisions), attempt=nxt.attempt)
     if earliest is not None:
-        return Plan(
-            "later",
+        return PlanLater(
             nxt.step,
             nxt.step.channel,
-            at=earliest,
-            decisions=tuple(decisions),
+            earliest,
+            tuple(decisions),
             attempt=nxt.attempt,
             note="held by the rules",
         )
-    return Plan(
-        "skip",
+    return PlanSkip(
         nxt.step,
         nxt.step.channel,
-        decisions=tuple(decisions),
+        tuple(decisions),
         attempt=nxt.attempt,
         note="no phone may ever take this step",
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import assert_never
 from zoneinfo import ZoneInfo
 
 from dialer.domain import (
@@ -51,6 +52,26 @@ class Caps:
     voice_per_phone_per_day: int
     voice_per_account_per_7_days: int
     sms_per_phone_per_day: int
+
+    def per_phone_per_day(self, channel: Channel) -> int:
+        """Contacts on ``channel`` to one phone in one of its local days."""
+        match channel:
+            case Channel.VOICE:
+                return self.voice_per_phone_per_day
+            case Channel.SMS:
+                return self.sms_per_phone_per_day
+            case _:
+                assert_never(channel)
+
+    def per_account_per_7_days(self, channel: Channel) -> int | None:
+        """Contacts on ``channel`` to one account in 7 days (None: no such cap)."""
+        match channel:
+            case Channel.VOICE:
+                return self.voice_per_account_per_7_days
+            case Channel.SMS:
+                return None
+            case _:
+                assert_never(channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +250,8 @@ class _ZoneRules:
         self.min_day: date | None = None
         self.quiet_until: date | None = None
         self.capped_days: frozenset[date] = _NO_DAYS
-        voice = channel is Channel.VOICE
-        if voice and policy.min_days_past_due_voice > 0:
+        call = channel.is_call
+        if call and policy.min_days_past_due_voice > 0:
             self.min_day = contact.account.due_date + timedelta(days=policy.min_days_past_due_voice)
         if not history:
             return
@@ -253,14 +274,11 @@ class _ZoneRules:
             ):
                 last_conversation = day
         caps = pack.caps
-        if voice:
-            if last_conversation is not None and pack.recent_conversation_days > 0:
-                self.quiet_until = last_conversation + timedelta(days=pack.recent_conversation_days - 1)
-            self.capped_days = _capped_days(
-                phone_days, caps.voice_per_phone_per_day, account_days, caps.voice_per_account_per_7_days
-            )
-        else:
-            self.capped_days = _capped_days(phone_days, caps.sms_per_phone_per_day, {}, None)
+        if call and last_conversation is not None and pack.recent_conversation_days > 0:
+            self.quiet_until = last_conversation + timedelta(days=pack.recent_conversation_days - 1)
+        self.capped_days = _capped_days(
+            phone_days, caps.per_phone_per_day(channel), account_days, caps.per_account_per_7_days(channel)
+        )
 
     def add_reasons_at(self, now: datetime, out: list[Reason]) -> None:
         """Append (once each) the reasons that block at ``now`` in this zone."""

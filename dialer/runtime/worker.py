@@ -3,18 +3,21 @@
 For each batch of stream entries a worker
 
 1. loads the accounts, their history and the global suppressions (one pipeline),
-2. plans each account with ``dispatch.plan_account`` — ``decide()`` is asked again here,
-   at dispatch time, for every phone that could carry the step,
+2. plans each account with ``rules.planning.plan_account`` — ``decide()`` is asked again
+   here, at dispatch time, for every phone that could carry the step,
 3. claims the attempts it is about to make (``Store.claim_many``: optimistic history
    version + lock; an entry reclaimed from a dead worker finds its attempt already
    claimed and is reconciled instead of dialled twice),
-4. places the calls / sends the SMS concurrently,
-5. applies what the debtor asked for (suppression, callback, payment link), plans the
-   account again with the new history, and writes outcome + next schedule entry +
-   acknowledgement + counters + timeline in one script per entry.
+4. places the calls and sends the SMS concurrently, and
+5. as **each** contact ends, settles it (``rules.settle``: outcome, suppressions,
+   callback, fallback, timeline, next wake-up) and writes it at once; contacts that end
+   together share one write (``ResultWriter``). A verified debtor's payment link leaves
+   the moment their call ends, not when the batch's longest call does, and a worker
+   killed mid-batch loses only the contacts still in progress (they are reconciled).
 
 ``run()`` loops until its stop event is set; ``run_once()`` works what is there and
-returns (burst mode for tests and benchmarks).
+returns (burst mode for tests and benchmarks). The worker decides nothing itself: the
+rules plan, ``settle_*`` says what an outcome implies, the store writes it.
 """
 
 from __future__ import annotations
@@ -25,28 +28,36 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from dialer.clock import Clock
-from dialer.domain import (
-    Attempt,
-    Channel,
-    Outcome,
-    Suppression,
-    SuppressionReason,
-)
+from dialer.domain import Attempt, CallResult, Channel, Outcome
 from dialer.errors import SmsPermanent, SmsRetryable, StoreError, TelephonyDown
+from dialer.formats import payment_links as pl
 from dialer.rules.cadence import Cadence
 from dialer.rules.local_time import locate
 from dialer.rules.messages import LANGUAGE_BY_PACK, render_limited
-from dialer.rules.planning import Plan, fallback_due, next_wake, plan_account
+from dialer.rules.planning import PlanContact, plan_account
 from dialer.rules.policy import Policy
-from dialer.runtime.operations import suppression_event
+from dialer.rules.settle import (
+    CallEnded,
+    Effects,
+    Ended,
+    Finish,
+    NotPlaced,
+    TextEnded,
+    asked_for_payment_link,
+    settle_contact,
+    settle_no_contact,
+    settle_over_cap,
+    settle_reclaimed,
+    settle_unclaimed,
+)
 from dialer.settings import Settings
-from dialer.store import AccountState, Effects, Finish, Store, WorkItem
-from dialer.telephony.base import CallRequest, CallResult, IvrAction, Telephony
+from dialer.store import AccountState, Store, WorkItem
+from dialer.telephony.base import CallRequest, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage, send_all
 from sms_gateway.encoding import cap_segments
 
@@ -71,19 +82,81 @@ class WorkerConfig:
 
 @dataclass
 class _Job:
+    """One contact this worker is making: the entry, the account as read, its plan."""
+
     item: WorkItem
     state: AccountState
-    plan: Plan
-    attempt: Attempt | None = None
-    result: CallResult | None = None
-    sms_result: Any = None
-    error: str = ""
-    drop: bool = False  # the contact was never made: forget the claimed attempt
-    requeue_at: datetime | None = None
-    day_key: tuple[str, Channel, date] | None = None  # the per-phone daily counter it was counted on
-    pay_event: dict[str, Any] | None = None  # the payment-link SMS sent after the call
-    sms_opted_out: bool = False  # the SMS provider says the recipient unsubscribed there
-    extra_events: list[dict[str, Any]] = field(default_factory=list)
+    plan: PlanContact
+    attempt: Attempt
+    day: tuple[str, Channel, date] | None = None  # the per-phone daily counter it was counted on
+
+
+class ResultWriter:
+    """Writes settled entries as their contacts end. Those that end in the same moment go
+    in one write (one ``finish_many`` and one effects pipeline); if Redis is away the
+    write is retried until it succeeds — an outcome is never dropped."""
+
+    def __init__(self, store: Store, clock: Clock, actor: str) -> None:
+        self.store, self.clock, self.actor = store, clock, actor
+        self._queue: list[tuple[list[Finish], Effects, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.ok = True
+
+    async def write(self, finishes: list[Finish], effects: Effects | None = None) -> None:
+        """Write these, together with whatever else is being written now; returns once done."""
+        if not finishes and not effects:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((finishes, effects or Effects(), future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # contacts ending in this tick join the write
+        while self._queue:
+            batch, self._queue = self._queue, []
+            finishes: list[Finish] = []
+            effects = Effects()
+            for f, e, _ in batch:
+                finishes += f
+                effects.extend(e)
+            try:
+                await self._write(finishes, effects)
+            except BaseException as exc:  # a bug (or cancellation): the callers must know
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _write(self, finishes: list[Finish], effects: Effects) -> None:
+        for f in finishes:  # every timeline event says who did it
+            for event in f.events:
+                event.setdefault("actor", self.actor)
+        delay = 0.5
+        # anything due within a scheduler's longest nap (5 s of real time) wakes the schedulers
+        soon = self.clock.now() + timedelta(seconds=5 / self.clock.wall_seconds(1.0))
+        pending: Effects | None = effects
+        while True:
+            try:
+                if pending:  # suppressions first: nothing rescheduled may miss them
+                    await self.store.write_effects(pending, self.clock.now(), self.actor)
+                pending = None
+                await self.store.finish_many(finishes)
+                if any(f.next_at is not None and f.next_at <= soon for f in finishes):
+                    await self.store.wake()  # schedulers may be asleep until later than that
+                self.ok = True
+                return
+            except StoreError as exc:
+                self.ok = False
+                log.warning("could not record %d results (%s); retrying in %.1fs", len(finishes), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
 
 class Worker:
@@ -111,15 +184,20 @@ class Worker:
         self.clock = clock
         self.consumer = consumer or default_consumer_name()
         self.config = config or WorkerConfig()
+        self.writer = ResultWriter(store, clock, f"worker:{self.consumer}")
         self._sem = asyncio.Semaphore(self.config.concurrency)
         self._in_flight: dict[str, WorkItem] = {}
         self._campaigns: list[str] = []
         self._campaigns_at = -1e9
         self.processed = 0
-        self.redis_ok = True
+        self._redis_ok = True
         self._reclaim_every = 10.0
         self._last_reclaim = -1e9
         self._warm()
+
+    @property
+    def redis_ok(self) -> bool:
+        return self._redis_ok and self.writer.ok
 
     def _warm(self) -> None:
         """Holiday calendars of this year and the next, loaded before the first batch."""
@@ -157,13 +235,13 @@ class Worker:
                     await self._run_step(stop, tasks, loop)
                     backoff = 0.5
                 except StoreError as exc:
-                    self.redis_ok = False
+                    self._redis_ok = False
                     log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff)
                     backoff = min(backoff * 2, 10.0)
                 else:
-                    self.redis_ok = True
+                    self._redis_ok = True
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -212,7 +290,7 @@ class Worker:
                 if items:
                     await self.process(items)
                     total += len(items)
-        # two batches in flight: one computes while Redis executes the other's scripts
+        # batches in flight: one computes while Redis executes the other's scripts
         pending: set[asyncio.Task[None]] = set()
         while True:
             items = await self.store.read_work(self.consumer, campaigns, self.config.batch, None)
@@ -254,7 +332,7 @@ class Worker:
         state = (await self.store.campaign_states([campaign])).get(campaign)
         if state != "running":
             # paused / stopped: hand every entry back to the schedule, untouched
-            await self.store.finish_many(
+            await self.writer.write(
                 [
                     Finish(campaign, it.account_id, it.entry_id, next_at=now, stats={"requeued_paused": 1})
                     for it in items
@@ -262,8 +340,7 @@ class Worker:
             )
             return
         states = await self.store.load_accounts(campaign, [it.account_id for it in items])
-        numbers = [p.number for s in states if s for p in s.phones]
-        suppressions = await self.store.suppressions(numbers)
+        suppressions = await self.store.suppressions(p.number for s in states if s for p in s.phones)
         finishes: list[Finish] = []
         jobs: list[_Job] = []
         for it, st in zip(items, states, strict=True):
@@ -275,253 +352,148 @@ class Worker:
                 (a for a in st.history if a.attempt_id == own and a.outcome is Outcome.PLACED), None
             )
             if placed is not None:  # this entry's worker died mid-contact: settle it, never redo it
-                finishes.append(await self._reconcile(campaign, it, st, placed, now))
+                finishes.append(await self._reconcile(it, st, placed, now))
                 continue
             plan = plan_account(
                 st.account, st.phones, st.history, st.fallback, suppressions, now, self.policy, self.cadence
             )
-            if plan.kind == "contact":
-                jobs.append(_Job(it, st, plan))
-            else:
-                finishes.append(self._finish_without_contact(campaign, it, st, plan, now))
-        effects = Effects()
-        if jobs:
-            finishes += await self._contact(campaign, jobs, suppressions, now, effects)
-        await self._write(finishes, effects)
-
-    async def _write(self, finishes: list[Finish], effects: Effects | None = None) -> None:
-        """Write results; if Redis is away, keep them and retry: an outcome is never dropped."""
-        actor = f"worker:{self.consumer}"
-        for f in finishes:  # every timeline event says who did it
-            for event in f.events:
-                event.setdefault("actor", actor)
-        delay = 0.5
-        # anything due within a scheduler's longest nap (5 s of real time) wakes the schedulers
-        soon = self.clock.now() + timedelta(seconds=5 / self.clock.wall_seconds(1.0))
-        while True:
-            try:
-                if effects:  # suppressions first: nothing rescheduled may miss them
-                    await self.store.write_effects(effects, self.clock.now(), f"worker:{self.consumer}")
-                    effects = None
-                await self.store.finish_many(finishes)
-                if any(f.next_at is not None and f.next_at <= soon for f in finishes):
-                    await self.store.wake()  # schedulers may be asleep until later than that
-                return
-            except StoreError as exc:
-                self.redis_ok = False
-                log.warning("could not record %d results (%s); retrying in %.1fs", len(finishes), exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
-    def _finish_without_contact(
-        self, campaign: str, it: WorkItem, st: AccountState, plan: Plan, now: datetime
-    ) -> Finish:
-        events = _decision_events(plan, now)
-        stats: dict[str, int] = {}
-        for _, d in plan.decisions:
-            for r in d.reasons:
-                stats[f"blocked:{r}"] = stats.get(f"blocked:{r}", 0) + 1
-        if plan.kind == "later":
-            events.append(
-                {
-                    "at": now.isoformat(),
-                    "kind": "scheduled",
-                    "step": _step_id(plan),
-                    "next_at": plan.at.isoformat() if plan.at else None,
-                    "note": plan.note,
-                }
-            )
-            return Finish(campaign, it.account_id, it.entry_id, next_at=plan.at, stats=stats, events=events)
-        if plan.kind == "skip":
-            stats["skipped"] = 1
-            events.append(
-                {"at": now.isoformat(), "kind": "step_skipped", "step": _step_id(plan), "note": plan.note}
-            )
-            if plan.fallback_for:  # drop the fallback; look at the régua again at once
-                return Finish(
-                    campaign,
-                    it.account_id,
-                    it.entry_id,
-                    next_at=now,
-                    fallback="-",
-                    stats=stats,
-                    events=events,
+            if isinstance(plan, PlanContact):
+                attempt = Attempt(
+                    it.account_id, plan.phone.number, plan.channel, now, Outcome.PLACED, own, plan.step.id
                 )
-            assert plan.step is not None
-            marker = Attempt(
-                it.account_id,
-                "",
-                plan.step.channel,
-                now,
-                Outcome.SKIPPED,
-                attempt_id=f"{campaign}:{it.entry_id}",
-                step_id=plan.step.id,
-            )
-            return Finish(
-                campaign, it.account_id, it.entry_id, attempt=marker, next_at=now, stats=stats, events=events
-            )
-        stats["done"] = 1
-        events.append({"at": now.isoformat(), "kind": "done", "note": plan.note})
-        return Finish(campaign, it.account_id, it.entry_id, stats=stats, events=events)
+                jobs.append(_Job(it, st, plan, attempt))
+            else:
+                finishes.append(settle_no_contact(it, plan, now))
+        if jobs:
+            await asyncio.gather(self.writer.write(finishes), self._contact(jobs, now))
+        else:
+            await self.writer.write(finishes)
 
-    async def _contact(
-        self,
-        campaign: str,
-        jobs: list[_Job],
-        suppressions: dict[str, tuple[Suppression, ...]],
-        now: datetime,
-        effects: Effects,
-    ) -> list[Finish]:
-        claims = []
-        for job in jobs:
-            plan = job.plan
-            assert plan.step is not None and plan.phone is not None and plan.channel is not None
-            job.attempt = Attempt(
-                job.item.account_id,
-                plan.phone.number,
-                plan.channel,
-                now,
-                Outcome.PLACED,
-                attempt_id=f"{campaign}:{job.item.entry_id}",
-                step_id=plan.step.id,
-            )
-            claims.append((job.attempt, job.state.hv))
-        results = await self.store.claim_many(campaign, claims, now, self.config.lock_ms)
+    async def _reconcile(
+        self, item: WorkItem, state: AccountState, existing: Attempt, now: datetime
+    ) -> Finish:
+        """A reclaimed entry whose attempt was claimed by a worker that died: never dial twice."""
+        result: CallResult | None = None
+        if existing.outcome is Outcome.PLACED:
+            match existing.channel:
+                case Channel.VOICE:
+                    result = await self.telephony.reconcile(existing.attempt_id)
+                case Channel.SMS:  # the ledger never resends it; whether it left is unknown
+                    result = None
+                case _:
+                    assert_never(existing.channel)
+        return settle_reclaimed(item, state, existing, result, now, self.cadence)
+
+    async def _contact(self, jobs: list[_Job], now: datetime) -> None:
+        campaign = jobs[0].item.campaign
+        claims = await self.store.claim_many(
+            campaign, [(j.attempt, j.state.hv) for j in jobs], now, self.config.lock_ms
+        )
         to_run: list[_Job] = []
         finishes: list[Finish] = []
-        for job, claim in zip(jobs, results, strict=True):
+        for job, claim in zip(jobs, claims, strict=True):
             if claim.status == "new":
                 to_run.append(job)
             elif claim.status == "exists":
                 assert claim.existing is not None
-                finishes.append(await self._reconcile(campaign, job.item, job.state, claim.existing, now))
+                finishes.append(await self._reconcile(job.item, job.state, claim.existing, now))
             else:  # stale history or another attempt holds the account: look again shortly
-                delay = timedelta(seconds=1 if claim.status == "stale" else 30)
-                finishes.append(
-                    Finish(
-                        campaign,
-                        job.item.account_id,
-                        job.item.entry_id,
-                        next_at=now + delay,
-                        stats={f"claim_{claim.status}": 1},
-                    )
-                )
+                finishes.append(settle_unclaimed(job.item, claim.status, now))
         if to_run:
-            to_run = await self._global_phone_caps(campaign, to_run, finishes, now)
-        if to_run:
-            await self._execute_all(campaign, to_run)
-            after = self.clock.now()
-            # the payment links verified debtors asked for, sent together (one outbox batch)
-            paying = [
-                j for j in to_run if j.result and any(a.kind == "payment_link" for a in j.result.actions)
-            ]
-            if paying:
-                await asyncio.gather(*(self._send_payment_link(campaign, j, after, effects) for j in paying))
-            # contacts never made give their day's count back
-            if unplaced := [j.day_key for j in to_run if j.drop and j.day_key]:
-                await self.store.uncount_phone_days(unplaced)
-            after_iso = after.isoformat()
-            for job in to_run:
-                finishes.append(self._after(campaign, job, effects, after, after_iso))
-        return finishes
+            to_run = await self._global_phone_caps(to_run, finishes, now)
+        calls: list[_Job] = []
+        texts: list[_Job] = []
+        for job in to_run:
+            match job.plan.channel:
+                case Channel.VOICE:
+                    calls.append(job)
+                case Channel.SMS:
+                    texts.append(job)
+                case _:
+                    assert_never(job.plan.channel)
+        work = [self.writer.write(finishes), *(self._call(job) for job in calls)]
+        if texts:
+            work.append(self._text(texts))
+        await asyncio.gather(*work)
 
-    async def _global_phone_caps(
-        self, campaign: str, jobs: list[_Job], finishes: list[Finish], now: datetime
-    ) -> list[_Job]:
+    async def _global_phone_caps(self, jobs: list[_Job], finishes: list[Finish], now: datetime) -> list[_Job]:
         """The per-phone daily cap across *every* campaign (a person with two debts is still one
         person): counted atomically in Redis per phone, channel and local day. A job over the
         cap gives its claimed attempt back and waits for the next local day."""
-        keys_: list[tuple[str, Channel, date]] = []
+        days: list[tuple[str, Channel, date]] = []
         caps = []
         for job in jobs:
-            assert job.plan.phone is not None and job.plan.channel is not None
-            account = job.state.account
+            account, channel = job.state.account, job.plan.channel
             loc = locate(job.plan.phone.number, account.region, account.timezone)
-            pack = self.policy.packs[loc.country]
             day = now.astimezone(loc.tzinfos[0]).date()
-            cap = (
-                pack.caps.voice_per_phone_per_day
-                if job.plan.channel is Channel.VOICE
-                else pack.caps.sms_per_phone_per_day
-            )
-            keys_.append((job.plan.phone.number, job.plan.channel, day))
-            caps.append((cap, loc.tzinfos[0], day))
-        counts = await self.store.count_phone_days(keys_)
+            days.append((job.plan.phone.number, channel, day))
+            caps.append((self.policy.packs[loc.country].caps.per_phone_per_day(channel), loc.tzinfos[0], day))
+        counts = await self.store.count_phone_days(days)
         allowed: list[_Job] = []
         over: list[tuple[str, Channel, date]] = []
-        for job, key, n, (cap, tz, day) in zip(jobs, keys_, counts, caps, strict=True):
+        for job, key, n, (cap, tz, day) in zip(jobs, days, counts, caps, strict=True):
             if n <= cap:
-                job.day_key = key
+                job.day = key
                 allowed.append(job)
                 continue
             over.append(key)
-            assert job.attempt is not None and job.plan.phone is not None
             tomorrow = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
-            finishes.append(
-                Finish(
-                    campaign,
-                    job.item.account_id,
-                    job.item.entry_id,
-                    attempt=job.attempt,
-                    drop_attempt=True,
-                    next_at=tomorrow,
-                    stats={"blocked:attempt_cap": 1},
-                    events=[
-                        {
-                            "at": now.isoformat(),
-                            "kind": "decision",
-                            "step": _step_id(job.plan),
-                            "phone": job.plan.phone.number,
-                            "channel": job.attempt.channel,
-                            "allowed": False,
-                            "reasons": ["attempt_cap"],
-                            "not_before": tomorrow.isoformat(),
-                            "note": "this phone's daily cap was used by another campaign",
-                        }
-                    ],
-                )
-            )
+            finishes.append(settle_over_cap(job.item, job.plan, job.attempt, tomorrow, now))
         if over:
             await self.store.uncount_phone_days(over)
         return allowed
 
-    async def _execute_all(self, campaign: str, jobs: list[_Job]) -> None:
-        """Place the calls (concurrently) and send the SMS (as one batch) of these jobs."""
-        calls = [self._call(campaign, job) for job in jobs if job.plan.channel is Channel.VOICE]
-        texts = [job for job in jobs if job.plan.channel is not Channel.VOICE]
-        if texts:
-            calls.append(self._send_limited(campaign, texts))
-        await asyncio.gather(*calls)
-
     def _language(self, job: _Job) -> str:
-        assert job.plan.phone is not None
         account = job.state.account
         loc = locate(job.plan.phone.number, account.region, account.timezone)
         return LANGUAGE_BY_PACK.get(loc.country, self.settings.service.language)
 
-    async def _call(self, campaign: str, job: _Job) -> None:
+    async def _settle(self, jobs: Sequence[tuple[_Job, Ended]], effects: Effects | None = None) -> None:
+        """Settle contacts that just ended and write them (at once: not at the batch's end)."""
+        now = self.clock.now()
+        effects = effects or Effects()
+        finishes = []
+        for job, ended in jobs:
+            if isinstance(ended, NotPlaced) and job.day is not None:
+                effects.uncount.append(job.day)  # a contact never made gives its day's count back
+            settled = settle_contact(job.item, job.state, job.plan, job.attempt, ended, now, self.cadence)
+            finishes.append(settled.finish)
+            effects.extend(settled.effects)
+        await self.writer.write(finishes, effects)
+
+    async def _call(self, job: _Job) -> None:
         plan, attempt = job.plan, job.attempt
-        assert plan.phone is not None and plan.step is not None and attempt is not None
         request = CallRequest(
-            attempt.attempt_id, campaign, job.state.account, plan.phone, plan.step.id, self._language(job)
+            attempt.attempt_id,
+            job.item.campaign,
+            job.state.account,
+            plan.phone,
+            plan.step.id,
+            self._language(job),
         )
+        ended: Ended
         async with self._sem:
             try:
-                job.result = await self.telephony.place_call(request)
+                result = await self.telephony.place_call(request)
             except TelephonyDown as exc:
-                job.drop, job.error = True, str(exc)
+                ended = NotPlaced(str(exc))
             except Exception as exc:  # a backend bug must not lose the entry
                 log.exception("voice backend failed on %s", attempt.attempt_id)
-                job.result = CallResult(Outcome.FAILED, detail=f"backend error: {exc}")
+                ended = CallEnded(CallResult(Outcome.FAILED, detail=f"backend error: {exc}"))
+            else:
+                ended = CallEnded(result)
+        effects = Effects()
+        if isinstance(ended, CallEnded) and asked_for_payment_link(ended.result):
+            ended = await self._send_payment_link(job, ended, effects)
+        await self._settle([(job, ended)], effects)
 
-    async def _send_limited(self, campaign: str, jobs: list[_Job]) -> None:
+    async def _text(self, jobs: list[_Job]) -> None:
         """The limited SMS of each job (a step or a call's fallback), sent as one batch."""
         sms = self.settings.sms
         messages: list[SmsMessage] = []
-        sending: list[_Job] = []
+        sending: list[tuple[_Job, str]] = []
+        done: list[tuple[_Job, Ended]] = []
         for job in jobs:
-            plan, attempt = job.plan, job.attempt
-            assert plan.phone is not None and attempt is not None
             text = render_limited(
                 self.settings.limited_message.sms,
                 self._language(job),
@@ -531,315 +503,66 @@ class Worker:
             try:
                 text, _ = cap_segments(text, sms.max_segments, fold=sms.fold_accents)
             except ValueError as exc:  # over the segment cap: refused, recorded, never sent
-                job.error = f"not sent: {exc}"
+                done.append((job, TextEnded(text, error=f"not sent: {exc}")))
             else:
-                messages.append(SmsMessage(plan.phone.number, text, attempt.attempt_id, campaign, "limited"))
-                sending.append(job)
-            job.extra_events.append({"kind": "sms", "level": "limited", "text": text})
-        if not messages:
-            return
-        results = await send_all(self.sms, messages)
-        for job, result in zip(sending, results, strict=True):
-            if isinstance(result, SmsRetryable):
-                job.drop, job.error = True, str(result)
-                job.requeue_at = self.clock.now() + self.config.retry_sms_after
-            elif isinstance(result, SmsPermanent):
-                job.error = str(result)
-                job.sms_opted_out = result.opted_out
-            elif isinstance(result, BaseException):
-                raise result  # Redis or a bug: the batch stays pending and is worked again
-            else:
-                job.sms_result = result
-
-    async def _reconcile(
-        self, campaign: str, item: WorkItem, state: AccountState, existing: Attempt, now: datetime
-    ) -> Finish:
-        """A reclaimed entry whose attempt was claimed by a worker that died: never dial twice."""
-        outcome = existing.outcome
-        detail = "reclaimed"
-        if outcome is Outcome.PLACED:
-            result = None
-            if existing.channel is Channel.VOICE:
-                result = await self.telephony.reconcile(existing.attempt_id)
-            outcome = result.outcome if result else Outcome.UNKNOWN
-            detail = "reclaimed after a worker died; " + (
-                "outcome from the PBX" if result else "outcome unknown"
-            )
-        final = Attempt(
-            existing.account_id,
-            existing.phone,
-            existing.channel,
-            existing.at,
-            outcome,
-            existing.attempt_id,
-            existing.step_id,
-        )
-        history = [a for a in state.history if a.attempt_id != final.attempt_id] + [final]
-        nxt = self._next_at(state, history, state.fallback, now)
-        return Finish(
-            campaign,
-            item.account_id,
-            item.entry_id,
-            attempt=final,
-            next_at=nxt,
-            stats={"reclaimed": 1, f"outcome:{outcome}": 1},
-            events=[
-                {
-                    "at": now.isoformat(),
-                    "kind": "reconciled",
-                    "attempt": final.attempt_id,
-                    "outcome": outcome,
-                    "note": detail,
-                }
-            ],
-        )
-
-    def _next_at(
-        self, st: AccountState, history: Sequence[Attempt], fallback: str | None, now: datetime
-    ) -> datetime | None:
-        return next_wake(st.account, st.phones, history, fallback, now, self.cadence)
-
-    def _after(self, campaign: str, job: _Job, effects: Effects, now: datetime, now_iso: str) -> Finish:
-        """The attempt's outcome, what it implies, and when to look at the account again."""
-        plan, attempt = job.plan, job.attempt
-        assert plan.step is not None and plan.phone is not None and attempt is not None
-        events = _decision_events(plan, attempt.at)
-        stats: dict[str, int] = {}
-        if job.drop:
-            events.append(
-                {
-                    "at": now_iso,
-                    "kind": "not_placed",
-                    "channel": plan.channel,
-                    "phone": plan.phone.number,
-                    "step": plan.step.id,
-                    "error": job.error,
-                }
-            )
-            stats[f"not_placed:{plan.channel}"] = 1
-            retry = job.requeue_at or now + timedelta(minutes=5)
-            return Finish(
-                campaign,
-                job.item.account_id,
-                job.item.entry_id,
-                attempt=attempt,
-                drop_attempt=True,
-                next_at=retry,
-                stats=stats,
-                events=events,
-            )
-        if plan.channel is Channel.VOICE:
-            assert job.result is not None
-            outcome = job.result.outcome
-            info: dict[str, Any] = {
-                "duration_s": job.result.duration_s,
-                "amd": job.result.amd,
-                "cause": job.result.hangup_cause,
-                "trunk": job.result.trunk,
-            }
-            if job.result.sandbox:
-                info["sandbox"] = True
-            events.extend({"at": now_iso, **e} for e in job.result.events)
-        else:
-            outcome = Outcome.SMS_FAILED if job.error or job.sms_result is None else Outcome.SMS_SENT
-            if (
-                job.sms_result is not None
-                and job.sms_result.duplicate
-                and job.sms_result.message_id == "unknown"
-            ):
-                outcome = Outcome.UNKNOWN  # an earlier try may or may not have gone out: never resent
-            info = (
-                {"error": job.error}
-                if job.error
-                else {
-                    "message_id": job.sms_result.message_id,
-                    "segments": job.sms_result.segments,
-                    "encoding": job.sms_result.encoding,
-                    "cost": job.sms_result.cost,
-                    "provider": job.sms_result.provider,
-                }
-            )
-            if job.sms_result is not None and job.sms_result.sandbox:
-                info["sandbox"] = True
-            if job.sms_result is not None and not job.error:
-                # a message split in parts has one provider id per part, joined by commas
-                for part_id in job.sms_result.message_id.split(","):
-                    effects.sms.append(
-                        (job.sms_result.provider, part_id, campaign, job.item.account_id, attempt.attempt_id)
+                messages.append(
+                    SmsMessage(
+                        job.plan.phone.number, text, job.attempt.attempt_id, job.item.campaign, "limited"
                     )
-        final = Attempt(
-            attempt.account_id,
-            attempt.phone,
-            attempt.channel,
-            attempt.at,
-            outcome,
-            attempt.attempt_id,
-            attempt.step_id,
-        )
-        events.append(
-            {
-                "at": now_iso,
-                "kind": "attempt",
-                "attempt": attempt.attempt_id,
-                "channel": attempt.channel,
-                "phone": plan.phone.number,
-                "step": plan.step.id,
-                "try": plan.attempt,
-                "outcome": outcome,
-                **info,
-                **{k: v for e in job.extra_events for k, v in e.items() if k != "kind"},
-            }
-        )
-        stats[f"outcome:{outcome}"] = 1
-        stats[f"attempts:{plan.channel}"] = 1
-        # what the person asked for, and what the outcome itself implies
-        self._apply_actions(campaign, job, outcome, now_iso, events, stats, effects)
-        fallback_op = ""
-        history = [a for a in job.state.history if a.attempt_id != final.attempt_id] + [final]
-        fallback = job.state.fallback
-        if plan.fallback_for:
-            fallback_op, fallback = "-", None
-        elif plan.channel is Channel.VOICE and fallback_due(plan.step, outcome, history):
-            fallback_op, fallback = plan.step.id, plan.step.id
-            events.append({"at": now_iso, "kind": "fallback_sms_due", "step": plan.step.id})
-        next_at = next_wake(job.state.account, job.state.phones, history, fallback, now, self.cadence)
-        if next_at is None:
-            stats["done"] = 1
-        return Finish(
-            campaign,
-            job.item.account_id,
-            job.item.entry_id,
-            attempt=final,
-            next_at=next_at,
-            fallback=fallback_op,
-            stats=stats,
-            events=events,
-        )
+                )
+                sending.append((job, text))
+        if messages:
+            results = await send_all(self.sms, messages)
+            for (job, text), result in zip(sending, results, strict=True):
+                if isinstance(result, SmsRetryable):
+                    done.append((job, NotPlaced(str(result), self.clock.now() + self.config.retry_sms_after)))
+                elif isinstance(result, SmsPermanent):
+                    done.append(
+                        (
+                            job,
+                            TextEnded(
+                                text, error=str(result), opted_out=result.opted_out, provider=self.sms.name
+                            ),
+                        )
+                    )
+                elif isinstance(result, BaseException):
+                    raise result  # Redis or a bug: the batch stays pending and is worked again
+                else:
+                    done.append((job, TextEnded(text, sent=result)))
+        await self._settle(done)
 
-    def _apply_actions(
-        self,
-        campaign: str,
-        job: _Job,
-        outcome: Outcome,
-        now_iso: str,
-        events: list[dict[str, Any]],
-        stats: dict[str, int],
-        effects: Effects,
-    ) -> list[Suppression]:
-        plan = job.plan
-        assert plan.phone is not None
-        number = plan.phone.number
-        actions: list[IvrAction] = list(job.result.actions) if job.result else []
-        stops: list[Suppression] = []
-        if outcome is Outcome.INVALID_NUMBER:
-            stops.append(
-                Suppression(number, SuppressionReason.INVALID_NUMBER, None, None, f"call:{campaign}")
-            )
-        if job.sms_opted_out:
-            stops.append(
-                Suppression(
-                    number, SuppressionReason.OPT_OUT, Channel.SMS, None, f"sms-provider:{self.sms.name}"
-                )
-            )
-        for action in actions:
-            if action.kind == "wrong_number":
-                stops.append(
-                    Suppression(number, SuppressionReason.WRONG_NUMBER, None, None, f"ivr:{campaign}")
-                )
-            elif action.kind == "opt_out":
-                channel = Channel(action.data.get("channel", "voice"))
-                stops.append(Suppression(number, SuppressionReason.OPT_OUT, channel, None, f"ivr:{campaign}"))
-            elif action.kind == "callback":
-                effects.callbacks.append(
-                    {
-                        "campaign": campaign,
-                        "account_id": job.item.account_id,
-                        "phone": number,
-                        "window": action.data.get("window", ""),
-                        "requested_at": now_iso,
-                    }
-                )
-                stats["callbacks"] = stats.get("callbacks", 0) + 1
-            elif action.kind == "payment_link":
-                if job.pay_event is not None:  # sent by _send_payment_link before
-                    events.append(job.pay_event)
-                stats["payment_links"] = stats.get("payment_links", 0) + 1
-            events.append({"at": now_iso, "kind": "action", "action": action.kind, **action.data})
-        if stops:
-            effects.suppressions.extend(stops)
-            for s in stops:
-                events.append(
-                    {
-                        "at": now_iso,
-                        "kind": "suppressed",
-                        "phone": s.number,
-                        "channel": s.channel.value if s.channel else "*",
-                        "reason": s.reason.value,
-                    }
-                )
-                effects.audit.append(suppression_event(s, campaign=campaign, account=job.item.account_id))
-        return stops
-
-    async def _send_payment_link(self, campaign: str, job: _Job, now: datetime, effects: Effects) -> None:
-        """The verified debtor asked for it on this call: a full-level SMS is allowed."""
-        from dialer.formats import payment_links as pl
-
-        plan = job.plan
-        assert plan.phone is not None and job.attempt is not None
-        account = job.state.account
+    async def _send_payment_link(self, job: _Job, ended: CallEnded, effects: Effects) -> CallEnded:
+        """The verified debtor asked for it on this call: a full-level SMS is allowed, now."""
+        now = self.clock.now()
+        campaign, account = job.item.campaign, job.state.account
         link = pl.link_id(self.secret, campaign, account.account_id)
         effects.links.append((link, campaign, account.account_id))
         token = pl.make_token(self.secret, link, now + pl.DEFAULT_TTL)
         url = pl.payment_url(
             self.settings.service.public_url, self.settings.company.payment_url_template, token
         )
-        language = job.result.language if job.result and job.result.language else "pt-BR"
+        language = ended.result.language or "pt-BR"
         text = pl.payment_sms_text(language, self.settings.company.name, account, url)
-        message = SmsMessage(plan.phone.number, text, job.attempt.attempt_id + ":pay", campaign, "full")
+        message = SmsMessage(job.plan.phone.number, text, job.attempt.attempt_id + ":pay", campaign, "full")
         try:
             result = await self.sms.send(message)
-            job.pay_event = {
-                "at": now.isoformat(),
-                "kind": "sms",
-                "level": "full",
-                "purpose": "payment_link",
-                "phone": plan.phone.number,
-                "message_id": result.message_id,
-                "segments": result.segments,
-                "sandbox": result.sandbox,
-            }
         except (SmsRetryable, SmsPermanent) as exc:
-            job.sms_opted_out = isinstance(exc, SmsPermanent) and exc.opted_out
-            job.pay_event = {
+            failed: dict[str, Any] = {
                 "at": now.isoformat(),
                 "kind": "sms_failed",
                 "purpose": "payment_link",
                 "error": str(exc),
             }
-
-
-def _step_id(plan: Plan) -> str | None:
-    return plan.step.id if plan.step else None
-
-
-def _decision_events(plan: Plan, at: datetime) -> list[dict[str, Any]]:
-    if not plan.decisions:
-        return []
-    at_iso, step = at.isoformat(), _step_id(plan)
-    # tuples and enums go to JSON as they are (orjson): no copies on the hot path
-    return [
-        {
-            "at": at_iso,
-            "kind": "decision",
-            "step": step,
-            "phone": number,
-            "allowed": d.allowed,
-            "channel": d.channel,
-            "reasons": d.reasons,
-            "not_before": d.not_before.isoformat() if d.not_before is not None else None,
-            "time_zones": d.time_zones,
-            "pack": d.pack,
-            "region": d.region,
+            opted_out = isinstance(exc, SmsPermanent) and exc.opted_out
+            return CallEnded(ended.result, failed, opted_out, self.sms.name)
+        event: dict[str, Any] = {
+            "at": now.isoformat(),
+            "kind": "sms",
+            "level": "full",
+            "purpose": "payment_link",
+            "phone": job.plan.phone.number,
+            "message_id": result.message_id,
+            "segments": result.segments,
+            "sandbox": result.sandbox,
         }
-        for number, d in plan.decisions
-    ]
+        return CallEnded(ended.result, event, False, self.sms.name)

@@ -170,6 +170,8 @@ class WorkStore(StoreBase):
                         link: f"{campaign}\x1f{account_id}" for link, campaign, account_id in effects.links
                     },
                 )
+            for number, channel, day in effects.uncount:  # contacts counted but never made
+                p.decr(keys.phone_day(number, channel, day))
             if effects.sms:  # one hash a day: one command for the whole batch, kept 30 days
                 day_key = f"{keys.SMS_MESSAGE}{now.date().isoformat()}"
                 p.hset(

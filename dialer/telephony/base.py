@@ -7,18 +7,12 @@ during the call (verification, keys, actions the debtor asked for) comes back in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dialer.domain import Account, Outcome, Phone
+from dialer.domain import Account, CallResult, IvrAction, Phone
 
-
-@dataclass(frozen=True, slots=True)
-class IvrAction:
-    """Something the verified debtor (or the person who answered) asked for."""
-
-    kind: str  # payment_link | callback | opt_out | wrong_number
-    data: dict[str, str] = field(default_factory=dict)
+__all__ = ["CallRequest", "CallResult", "IvrAction", "Telephony"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,22 +23,6 @@ class CallRequest:
     phone: Phone
     step_id: str
     language: str = "pt-BR"
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    outcome: Outcome
-    duration_s: float = 0.0  # from answer to hang-up (0 when not answered)
-    ring_s: float = 0.0
-    amd: str | None = None  # MACHINE | HUMAN | NOTSURE | HANGUP
-    hangup_cause: int | None = None
-    actions: tuple[IvrAction, ...] = ()
-    events: tuple[dict[str, Any], ...] = ()  # prompts played, keys pressed (for the audit)
-    trunk: str = ""
-    server: str = ""
-    sandbox: bool = False
-    language: str = ""
-    detail: str = ""
 
 
 class Telephony(Protocol):
