@@ -348,13 +348,16 @@ def settle_contact(
     ended: Ended,
     now: datetime,
     cadence: Cadence,
+    effects: Effects | None = None,
 ) -> Settlement:
     """A contact that was made (or could not be): its outcome, what it implies, and when
-    to look at the account again."""
+    to look at the account again. Side effects go into ``effects`` when given (the batch's
+    accumulator: contacts that end together are written together), else a new one."""
     campaign = ref.campaign
     now_iso = now.isoformat()
     events = decision_events(plan, attempt.at)
-    effects = Effects()
+    if effects is None:
+        effects = Effects()
     if isinstance(ended, NotPlaced):
         events.append(
             {

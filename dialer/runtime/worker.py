@@ -27,7 +27,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, assert_never
@@ -89,25 +89,33 @@ class _Job:
     plan: PlanContact
     attempt: Attempt
     day: tuple[str, Channel, date] | None = None  # the per-phone daily counter it was counted on
+    link: tuple[str, str, str] | None = None  # (link id, campaign, account) of a payment link sent
 
 
 class ResultWriter:
-    """Writes settled entries as their contacts end. Those that end in the same moment go
-    in one write (one ``finish_many`` and one effects pipeline); if Redis is away the
-    write is retried until it succeeds — an outcome is never dropped."""
+    """Writes worked entries as their contacts end. Contacts that end in the same moment are
+    settled with one clock reading and go in one write (one ``finish_many`` and one effects
+    pipeline); if Redis is away the write is retried until it succeeds — an outcome is never
+    dropped. ``settle(ended, now, effects)`` turns ended contacts into finishes."""
 
-    def __init__(self, store: Store, clock: Clock, actor: str) -> None:
-        self.store, self.clock, self.actor = store, clock, actor
-        self._queue: list[tuple[list[Finish], Effects, asyncio.Future[None]]] = []
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        actor: str,
+        settle: Callable[[Sequence[tuple[_Job, Ended]], datetime, Effects], list[Finish]],
+    ) -> None:
+        self.store, self.clock, self.actor, self.settle = store, clock, actor, settle
+        self._queue: list[tuple[Sequence[Finish], Sequence[tuple[_Job, Ended]], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self.ok = True
 
-    async def write(self, finishes: list[Finish], effects: Effects | None = None) -> None:
-        """Write these, together with whatever else is being written now; returns once done."""
-        if not finishes and not effects:
+    async def write(self, finishes: Sequence[Finish] = (), ended: Sequence[tuple[_Job, Ended]] = ()) -> None:
+        """Write these (settling the ended contacts), with whatever else ends now; returns once done."""
+        if not finishes and not ended:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((finishes, effects or Effects(), future))
+        self._queue.append((finishes, ended, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
         await future
@@ -116,12 +124,15 @@ class ResultWriter:
         await asyncio.sleep(0)  # contacts ending in this tick join the write
         while self._queue:
             batch, self._queue = self._queue, []
-            finishes: list[Finish] = []
-            effects = Effects()
-            for f, e, _ in batch:
-                finishes += f
-                effects.extend(e)
             try:
+                effects = Effects()
+                finishes: list[Finish] = []
+                ended: list[tuple[_Job, Ended]] = []
+                for f, e, _ in batch:
+                    finishes += f
+                    ended += e
+                if ended:
+                    finishes += self.settle(ended, self.clock.now(), effects)
                 await self._write(finishes, effects)
             except BaseException as exc:  # a bug (or cancellation): the callers must know
                 for *_, fut in batch:
@@ -184,7 +195,7 @@ class Worker:
         self.clock = clock
         self.consumer = consumer or default_consumer_name()
         self.config = config or WorkerConfig()
-        self.writer = ResultWriter(store, clock, f"worker:{self.consumer}")
+        self.writer = ResultWriter(store, clock, f"worker:{self.consumer}", self._settle_ended)
         self._sem = asyncio.Semaphore(self.config.concurrency)
         self._in_flight: dict[str, WorkItem] = {}
         self._campaigns: list[str] = []
@@ -448,18 +459,21 @@ class Worker:
         loc = locate(job.plan.phone.number, account.region, account.timezone)
         return LANGUAGE_BY_PACK.get(loc.country, self.settings.service.language)
 
-    async def _settle(self, jobs: Sequence[tuple[_Job, Ended]], effects: Effects | None = None) -> None:
-        """Settle contacts that just ended and write them (at once: not at the batch's end)."""
-        now = self.clock.now()
-        effects = effects or Effects()
+    def _settle_ended(
+        self, ended: Sequence[tuple[_Job, Ended]], now: datetime, effects: Effects
+    ) -> list[Finish]:
+        """Settle contacts that just ended (``rules.settle``); their side effects go to ``effects``."""
         finishes = []
-        for job, ended in jobs:
-            if isinstance(ended, NotPlaced) and job.day is not None:
+        for job, end in ended:
+            if isinstance(end, NotPlaced) and job.day is not None:
                 effects.uncount.append(job.day)  # a contact never made gives its day's count back
-            settled = settle_contact(job.item, job.state, job.plan, job.attempt, ended, now, self.cadence)
+            if job.link is not None:  # the payment link sent after the call resolves to this account
+                effects.links.append(job.link)
+            settled = settle_contact(
+                job.item, job.state, job.plan, job.attempt, end, now, self.cadence, effects
+            )
             finishes.append(settled.finish)
-            effects.extend(settled.effects)
-        await self.writer.write(finishes, effects)
+        return finishes
 
     async def _call(self, job: _Job) -> None:
         plan, attempt = job.plan, job.attempt
@@ -482,10 +496,9 @@ class Worker:
                 ended = CallEnded(CallResult(Outcome.FAILED, detail=f"backend error: {exc}"))
             else:
                 ended = CallEnded(result)
-        effects = Effects()
         if isinstance(ended, CallEnded) and asked_for_payment_link(ended.result):
-            ended = await self._send_payment_link(job, ended, effects)
-        await self._settle([(job, ended)], effects)
+            ended = await self._send_payment_link(job, ended)
+        await self.writer.write(ended=[(job, ended)])
 
     async def _text(self, jobs: list[_Job]) -> None:
         """The limited SMS of each job (a step or a call's fallback), sent as one batch."""
@@ -529,14 +542,14 @@ class Worker:
                     raise result  # Redis or a bug: the batch stays pending and is worked again
                 else:
                     done.append((job, TextEnded(text, sent=result)))
-        await self._settle(done)
+        await self.writer.write(ended=done)
 
-    async def _send_payment_link(self, job: _Job, ended: CallEnded, effects: Effects) -> CallEnded:
+    async def _send_payment_link(self, job: _Job, ended: CallEnded) -> CallEnded:
         """The verified debtor asked for it on this call: a full-level SMS is allowed, now."""
         now = self.clock.now()
         campaign, account = job.item.campaign, job.state.account
         link = pl.link_id(self.secret, campaign, account.account_id)
-        effects.links.append((link, campaign, account.account_id))
+        job.link = (link, campaign, account.account_id)
         token = pl.make_token(self.secret, link, now + pl.DEFAULT_TTL)
         url = pl.payment_url(
             self.settings.service.public_url, self.settings.company.payment_url_template, token
