@@ -90,7 +90,11 @@ async def _parse(n: int) -> dict[str, float]:
 
     events = []
     for i in range(n // 3):
-        base = {"Channel": f"PJSIP/trunk-{i:08x}", "Uniqueid": f"regua-c1-{i}", "Linkedid": f"regua-c1-{i}"}
+        base = {
+            "Channel": f"PJSIP/trunk-{i:08x}",
+            "Uniqueid": f"regua-{i:024x}",
+            "Linkedid": f"regua-{i:024x}",
+        }
         events.append(
             message(
                 Event="Newchannel",

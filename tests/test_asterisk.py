@@ -4,10 +4,13 @@ our FastAGI server, with the real Redis: outcomes, faults, pacing, several serve
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dialer.clock import ManualClock, SystemClock
 from dialer.domain import Account, Consent, Outcome, Phone
@@ -66,8 +69,9 @@ def test_urls_and_dial_strings():
     assert dial_string("PJSIP/{number}@trunk", "+5511987654321") == "PJSIP/5511987654321@trunk"
     assert dial_string("PJSIP/0{national}@vivo", "+5511987654321") == "PJSIP/011987654321@vivo"
     assert dial_string("Local/{e164}@debtors", "+12125551234") == "Local/+12125551234@debtors"
-    assert channel_id("c1:1795000000000-0") == "regua-c1-1795000000000-0"
-    assert len(channel_id("x" * 400)) <= 149
+    one = channel_id("c1:1795000000000-0")
+    assert re.fullmatch(r"regua-[0-9a-f]{24}", one) and one == channel_id("c1:1795000000000-0")
+    assert len(channel_id("x" * 400)) == len(one) and channel_id("c1:1795000000000-1") != one
 
 
 # ------------------------------------------------------------------ pacing
@@ -193,7 +197,8 @@ async def test_outcomes(pbx, digit, outcome, actions):
     voice = backend(store, settings, servers)
     await voice.start()
     try:
-        result = await asyncio.wait_for(voice.place_call(request(account, digit)), 15)
+        req = request(account, digit)
+        result = await asyncio.wait_for(voice.place_call(req), 15)
     finally:
         await voice.close()
     assert result.outcome is outcome
@@ -201,7 +206,8 @@ async def test_outcomes(pbx, digit, outcome, actions):
     sent = [a for s in servers for a in s.actions if a.get("Action") == "Originate"]
     assert len(sent) == 1
     originate = sent[0]
-    assert originate["Async"] == "true" and originate["ChannelId"].startswith("regua-c1-")
+    assert originate["Async"] == "true" and originate["ChannelId"] == channel_id(req.attempt_id)
+    assert originate["OtherChannelId"] == channel_id(req.attempt_id) + ".2"
     assert f"ATTEMPT_ID=c1:{digit}-" in originate["Variable"]
     assert originate["Channel"] == f"PJSIP/55119876543{10 + digit}@trunk"
     login = next(a for s in servers for a in s.actions if a.get("Action") == "Login")
@@ -398,3 +404,59 @@ async def test_worker_with_asterisk_backend_end_to_end(pbx, settings, tmp_path):
     kinds = [e["kind"] for e in timeline]
     assert "prompt" in kinds and "verification" in kinds and "ivr_action" in kinds
     assert (await store.callbacks())[0]["account_id"] == "B8"
+
+
+# ------------------------------------------------------------------ channel ids Asterisk accepts
+
+
+def _entry_ids(draw_ms: int, seqs: list[int]) -> list[str]:
+    return [f"c1:{draw_ms}-{s}" for s in seqs]
+
+
+@given(
+    st.integers(min_value=1_600_000_000_000, max_value=1_900_000_000_000),
+    st.lists(st.integers(min_value=0, max_value=10_000), min_size=2, max_size=30, unique=True),
+)
+def test_channel_ids_are_never_a_prefix_of_one_another(ms, seqs):
+    """Asterisk refuses a uniqueid that is a prefix of a live one: neither leg of one call's
+    ids is ever a prefix of another call's (a call's own two legs are allocated together)."""
+
+    ids = [channel_id(a) for a in _entry_ids(ms, seqs)]
+    assert len(set(ids)) == len(ids) and len({len(i) for i in ids}) == 1
+    calls = [(i, i + ".2") for i in ids]
+    assert all(len(leg) <= 149 for legs in calls for leg in legs)
+    for n, mine in enumerate(calls):
+        for m, other in enumerate(calls):
+            if n != m:
+                assert not any(b.lower().startswith(a.lower()) for a in mine for b in other), (mine, other)
+
+
+@pytest.mark.parametrize("scheme", ["ours", "from the entry id"])
+async def test_out_of_order_entries_are_not_refused(pbx, monkeypatch, scheme):
+    """Entry …-75 is on the line when …-7 is dialled (batches finish out of order). The
+    simulator checks uniqueids as Asterisk 22 does, so the old ids fail here as they did on
+    a real Asterisk (Reason 0) and ours do not."""
+    import dialer.telephony.asterisk as asterisk
+
+    if scheme != "ours":  # the ids of the defect, to show the simulator catches it
+        monkeypatch.setattr(
+            asterisk, "channel_id", lambda attempt: "regua-" + attempt.replace(":", "-")[:140]
+        )
+    store, servers, agi, settings, account = pbx
+    for s in servers:
+        s.talk_s = 1.0
+    voice = backend(store, settings, servers[:1])
+    await voice.start()
+    try:
+        first = asyncio.create_task(voice.place_call(request(account, 2, "c1:1700000000000-75")))
+        while not servers[0].channels:  # the first call is up
+            await asyncio.sleep(0.01)
+        second = await asyncio.wait_for(voice.place_call(request(account, 2, "c1:1700000000000-7")), 15)
+        first_result = await asyncio.wait_for(first, 15)
+    finally:
+        await voice.close()
+    assert first_result.outcome is Outcome.VOICEMAIL
+    if scheme == "ours":
+        assert second.outcome is Outcome.VOICEMAIL and servers[0].refused_ids == 0
+    else:
+        assert second.outcome is Outcome.FAILED and servers[0].refused_ids == 1

@@ -2,7 +2,9 @@
 for byte — for tests, benchmarks and demos without a PBX (never for real calls).
 
 It answers Login (accepting or refusing), Ping, Originate (``Async: true``: the queued
-response, then Newchannel / Newstate / OriginateResponse / UserEvent / Hangup), and
+response, then Newchannel / Newstate / OriginateResponse / UserEvent / Hangup; a
+``ChannelId`` that is a prefix of a live channel's uniqueid is refused with Reason 0, as
+Asterisk 22 refuses it), and
 CoreShowChannels (an event list), and for answered calls it connects to the FastAGI
 server as Asterisk's ``AGI()`` would. What happens to a call is chosen by the last digit
 of the dialled number (as in the sandbox). Faults on demand: refused logins, dropped
@@ -18,6 +20,8 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from ivr.agi_simulator import Peer
 
 EOL = "\r\n"
 
@@ -75,8 +79,10 @@ class AmiServer:
     garbage: bool = False  # sprinkle lines that are no AMI at all
     port: int = 0
     actions: list[dict[str, str]] = field(default_factory=list)
-    channels: dict[str, dict[str, str]] = field(default_factory=dict)  # live calls by uniqueid
+    channels: dict[str, dict[str, str]] = field(default_factory=dict)  # answered calls by uniqueid
+    live: set[str] = field(default_factory=set)  # the uniqueids of every channel that exists now
     originated: int = 0
+    refused_ids: int = 0  # Originates refused because their uniqueid was a prefix of a live one
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -107,6 +113,7 @@ class AmiServer:
         self.refuse_connections = True
         await self.drop_all()
         self.channels.clear()
+        self.live.clear()
         await asyncio.sleep(down_s)
         self.refuse_connections = False
 
@@ -255,14 +262,37 @@ class AmiServer:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self._send(w, data)
 
+    def _conflict(self, uid: str) -> str | None:
+        """The live uniqueid a new one clashes with, as Asterisk 22 finds it: a channel whose
+        uniqueid *starts with* the new one (case-insensitive), ``do_ids_conflict`` in
+        ``main/channel.c`` through ``by_uniqueid_cb`` in ``main/channelstorage_ao2_legacy.c``."""
+        new = uid.lower()
+        return next((live for live in self.live if live.lower().startswith(new)), None)
+
     async def _call(self, writer: asyncio.StreamWriter, action: dict[str, str]) -> None:
         uid = action.get("ChannelId", f"1795000000.{next(self._seq)}")
+        uid2 = action.get("OtherChannelId", "")
         chan = action.get("Channel", "PJSIP/x")
+        aid = action.get("ActionID", "")
+        if any(self._conflict(u) for u in (uid, uid2) if u):
+            # "Channel Unique ID '…' already in use": no channel, the Originate fails (Reason 0)
+            self.refused_ids += 1
+            await self._broadcast(originate_response(aid, action, "Failure", chan, 0, "<null>"))
+            return
+        legs = {uid, uid2} - {""}
+        self.live |= legs
+        try:
+            await self._run_call(writer, action, uid, chan, aid)
+        finally:
+            self.live -= legs
+
+    async def _run_call(
+        self, writer: asyncio.StreamWriter, action: dict[str, str], uid: str, chan: str, aid: str
+    ) -> None:
         number = re.sub(r"\D", "", chan.split("@")[0])
         reason, cause, answered, amd, keys = SCENARIOS[number[-1]]
         variables = dict(v.split("=", 1) for v in action.get("Variable", "").split(",") if "=" in v)
         name = f"{chan.split('@')[0]}-{next(self._seq):08x}"
-        aid = action.get("ActionID", "")
         base = {"Channel": name, "Uniqueid": uid, "Linkedid": uid}
         await self._broadcast(
             message(
@@ -297,8 +327,6 @@ class AmiServer:
             await self._broadcast(originate_response(aid, action, "Success", name, "4", uid))
         outcome = ""
         if self.agi_port is not None:
-            from ivr.agi_simulator import Peer
-
             peer = Peer(list(keys), amd=amd)
             with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(peer.call(self.agi_port, (variables.get("ATTEMPT_ID", ""),)), 10)
