@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from dialer.clock import SystemClock
 from dialer.domain import Account, Consent, Phone
-from dialer.settings import load_settings
+from dialer.formats.config_file import load_settings
 from dialer.store import Store
 from dialer.store.embedded import EmbeddedRedis
 from dialer.telephony.ami_simulator import AmiServer, message

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from dialer.domain import Account, Attempt, Channel, Consent, Contact, Decision, Outcome, Phone
+from dialer.formats.config_file import load_settings
 from dialer.rules.local_time import BR_DDD
 from dialer.rules.policy import Policy, decide
-from dialer.settings import load_settings
 
 N = 100_000
 

@@ -18,11 +18,11 @@ import redis.asyncio as aioredis
 from bench.synthetic import write
 from dialer.clock import SimulatedClock
 from dialer.formats.campaign_file import RowDefaults
+from dialer.formats.config_file import load_settings
 from dialer.runtime.ingest import load_file
 from dialer.runtime.scheduler import Scheduler
 from dialer.runtime.wiring import Runtime
 from dialer.runtime.worker import Worker, WorkerConfig
-from dialer.settings import load_settings
 from dialer.store import Store
 from dialer.store.embedded import EmbeddedRedis
 from dialer.telephony.sandbox import SandboxTelephony

@@ -31,9 +31,9 @@ def _child(csv_path: str, url: str) -> None:
     from datetime import datetime
 
     from dialer.formats.campaign_file import RowDefaults
+    from dialer.formats.config_file import load_settings
     from dialer.rules.cadence import Cadence
     from dialer.runtime.ingest import load_file
-    from dialer.settings import load_settings
     from dialer.store import Store
 
     async def main() -> dict[str, float]:

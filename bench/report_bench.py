@@ -22,10 +22,10 @@ import redis.asyncio as aioredis
 
 from bench.synthetic import write
 from dialer.formats.campaign_file import RowDefaults
+from dialer.formats.config_file import load_settings
 from dialer.formats.report import COLUMNS, report_row
 from dialer.rules.cadence import Cadence
 from dialer.runtime.ingest import load_file
-from dialer.settings import load_settings
 from dialer.store import Store
 from dialer.store.embedded import EmbeddedRedis
 

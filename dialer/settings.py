@@ -7,24 +7,21 @@ override both: ``REDIS_URL``, ``DIALER_TELEPHONY``, ``DIALER_AMI_URLS``,
 ``DIALER_SECRET_KEY``, and any key as ``DIALER__SECTION__KEY`` (e.g.
 ``DIALER__POLICY__MIN_DAYS_PAST_DUE_VOICE=12``).
 
-Everything is validated at start; the first problem raises ``ConfigError`` naming the
-file, the key and the reason. A setting looser than a rule pack's legal floor is
-refused (see ``calling_hours.LEGAL_HOURS`` and ``FLOORS`` below).
+This module is the tree (frozen pydantic models, each value checked for its form);
+``formats.config_file.load_settings`` reads the files and the environment into it, and
+``rules.config_check`` refuses what the law forbids (a setting looser than a rule pack's
+legal floor). The first problem raises ``ConfigError`` naming the file, the key and the
+reason.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dialer.errors import ConfigError
-from dialer.rules import calling_hours
-from dialer.rules.disclosure import limited_problems
+from dialer.domain import DAY_KEYS, Channel, WeeklyWindows, parse_day
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "dialer.toml"
@@ -48,19 +45,25 @@ class DayHours(_Model):
     @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     @classmethod
     def _valid(cls, v: str) -> str:
-        calling_hours.parse_day(v)
+        parse_day(v)
         return v
 
-    def windows(self) -> calling_hours.WeeklyWindows:
-        return tuple(calling_hours.parse_day(getattr(self, k)) for k in calling_hours.DAY_KEYS)
+    def windows(self) -> WeeklyWindows:
+        return tuple(parse_day(getattr(self, k)) for k in DAY_KEYS)
 
 
 class ChannelHours(_Model):
     voice: DayHours
     sms: DayHours | None = None  # None: as voice
 
-    def for_channel(self, channel: str) -> DayHours:
-        return self.voice if channel == "voice" or self.sms is None else self.sms
+    def for_channel(self, channel: Channel) -> DayHours:
+        match channel:
+            case Channel.VOICE:
+                return self.voice
+            case Channel.SMS:
+                return self.sms or self.voice
+            case _:
+                assert_never(channel)
 
 
 class Caps(_Model):
@@ -193,257 +196,3 @@ class Settings(_Model):
     limited_message: LimitedMessage
     packs: dict[str, PackSettings]
     cadence: dict[str, tuple[CadenceStep, ...]]
-
-
-# ---------------------------------------------------------------- legal floors
-
-#: What a company may not loosen, by pack (hours are in calling_hours.LEGAL_HOURS).
-FLOORS: Mapping[str, Mapping[str, Any]] = {
-    "BR": {
-        "observe_holidays": (True, "Brazilian state laws forbid calls on holidays"),
-        "recent_conversation_days": (7, "compliance.md: no call for 7 days after a conversation"),
-    },
-    "US": {
-        "voice_per_account_per_7_days": (7, "Reg F 1006.14(b)(2): at most 7 calls in 7 days"),
-        "recent_conversation_days": (7, "Reg F 1006.14(b)(2)(ii): 7 days after a conversation"),
-    },
-}
-
-_ENV_ALIASES = {
-    "REDIS_URL": ("service", "redis_url"),
-    "DIALER_REDIS_URL": ("service", "redis_url"),
-    "DIALER_TELEPHONY": ("service", "telephony"),
-    "DIALER_AMI_URLS": ("service", "ami_urls"),
-    "DIALER_AGI_HOST": ("service", "agi_host"),
-    "DIALER_AGI_PORT": ("service", "agi_port"),
-    "DIALER_AGI_ADVERTISE": ("service", "agi_advertise"),
-    "DIALER_HTTP_HOST": ("service", "http_host"),
-    "DIALER_HTTP_PORT": ("service", "http_port"),
-    "DIALER_PUBLIC_URL": ("service", "public_url"),
-    "DIALER_SECRET_KEY": ("service", "secret_key"),
-    "DIALER_DATA_DIR": ("service", "data_dir"),
-    "DIALER_SOUNDS_DIR": ("service", "sounds_dir"),
-    "DIALER_SMS_PROVIDER": ("service", "sms_provider"),
-    "DIALER_SMS_FALLBACK_PROVIDER": ("service", "sms_fallback_provider"),
-    "DIALER_WORKERS": ("service", "workers"),
-}
-_LIST_KEYS = {("service", "ami_urls")}
-
-
-def _merge(
-    base: dict[str, Any],
-    over: Mapping[str, Any],
-    origin: dict[tuple[str, ...], str],
-    source: str,
-    path: tuple[str, ...] = (),
-) -> None:
-    for key, value in over.items():
-        here = (*path, key)
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value, origin, source, here)
-        else:
-            base[key] = value
-            origin[here] = source
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "-", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from None
-
-
-def _env_value(raw: str, path: tuple[str, ...]) -> Any:
-    if path in _LIST_KEYS:
-        return [p.strip() for p in raw.split(",") if p.strip()]
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def _source_of(origin: Mapping[tuple[str, ...], str], loc: tuple[str, ...], default: str) -> str:
-    for n in range(len(loc), 0, -1):
-        if loc[:n] in origin:
-            return origin[loc[:n]]
-    for key, source in origin.items():  # a key below loc was set (e.g. one day of the hours)
-        if key[: len(loc)] == loc:
-            return source
-    return default
-
-
-def load_settings(
-    path: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    overlay: str | None = None,
-) -> Settings:
-    """Load defaults, lay ``path``, an admin's ``overlay`` (TOML text kept in Redis) and the
-    environment over them, and validate everything."""
-    env = os.environ if env is None else env
-    data = _read_toml(DEFAULT_CONFIG)
-    origin: dict[tuple[str, ...], str] = {}
-    default_name = _display(DEFAULT_CONFIG)
-    path = path or env.get("DIALER_CONFIG") or None
-    if path:
-        _merge(data, _read_toml(Path(path)), origin, _display(Path(path)))
-    if overlay:
-        try:
-            _merge(data, tomllib.loads(overlay), origin, "admin overlay")
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("admin overlay", "-", f"not valid TOML: {exc}") from None
-    overrides: dict[str, Any] = {}
-    env_origin: dict[tuple[str, ...], str] = {}
-    for name, value in env.items():
-        keypath: tuple[str, ...]
-        if name in _ENV_ALIASES:
-            keypath = _ENV_ALIASES[name]
-        elif name.startswith("DIALER__"):
-            keypath = tuple(p.lower() for p in name[len("DIALER__") :].split("__") if p)
-        else:
-            continue
-        keypath = _match_case(data, keypath)
-        node = overrides
-        for part in keypath[:-1]:
-            node = node.setdefault(part, {})
-        node[keypath[-1]] = _env_value(value, keypath)
-        env_origin[keypath] = f"environment ${name}"
-    _merge(data, overrides, origin, "environment")
-    origin.update(env_origin)
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(str(p) for p in err["loc"])
-        key = ".".join(loc) or "-"
-        reason = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "missing":
-            reason = "required key is missing"
-        elif err["type"] == "extra_forbidden":
-            reason = "unknown key (check its spelling against config/dialer.toml)"
-        raise ConfigError(_source_of(origin, loc, default_name), key, reason) from None
-    check_settings(settings, lambda loc: _source_of(origin, loc, default_name))
-    return settings
-
-
-def _match_case(data: Mapping[str, Any], keypath: tuple[str, ...]) -> tuple[str, ...]:
-    """Environment names are upper case; match each part to the existing key's case."""
-    out: list[str] = []
-    node: Any = data
-    for part in keypath:
-        if isinstance(node, Mapping):
-            match = next((k for k in node if k.lower() == part.lower()), part)
-            out.append(match)
-            node = node.get(match)
-        else:
-            out.append(part)
-            node = None
-    return tuple(out)
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def check_settings(settings: Settings, where: Any = lambda loc: "config") -> None:
-    """Cross-field checks: legal floors, hours, templates, cadence. Raises ConfigError."""
-
-    def fail(loc: tuple[str, ...], reason: str) -> None:
-        raise ConfigError(where(loc), ".".join(loc), reason)
-
-    for country in ("BR", "US"):
-        if country not in settings.packs:
-            fail(("packs", country), "the rule pack is missing")
-    for country, pack in settings.packs.items():
-        if country not in FLOORS:
-            fail(("packs", country), "unknown rule pack (Régua has BR and US)")
-        floor = FLOORS[country]
-        if "observe_holidays" in floor and not pack.observe_holidays:
-            fail(
-                ("packs", country, "observe_holidays"),
-                f"may not be turned off: {floor['observe_holidays'][1]}",
-            )
-        minimum, why = floor.get("recent_conversation_days", (0, ""))
-        if pack.recent_conversation_days < minimum:
-            fail(
-                ("packs", country, "recent_conversation_days"),
-                f"{pack.recent_conversation_days} is looser than the legal floor {minimum} ({why})",
-            )
-        if "voice_per_account_per_7_days" in floor:
-            limit, why = floor["voice_per_account_per_7_days"]
-            if pack.caps.voice_per_account_per_7_days > limit:
-                fail(
-                    ("packs", country, "caps", "voice_per_account_per_7_days"),
-                    f"{pack.caps.voice_per_account_per_7_days} exceeds {limit} ({why})",
-                )
-        if "default" not in pack.hours:
-            fail(("packs", country, "hours", "default"), "every pack needs default hours")
-        for state, hours in pack.hours.items():
-            law = calling_hours.legal_hours(country, None if state == "default" else state)
-            for channel in ("voice", "sms"):
-                looser = calling_hours.looser_days(
-                    hours.for_channel(channel).windows(),
-                    law.for_channel(_channel(channel)),
-                )
-                if looser:
-                    fail(
-                        ("packs", country, "hours", state, channel),
-                        "looser than the law ("
-                        + law.source
-                        + "): "
-                        + "; ".join(looser)
-                        + ". You may only narrow calling hours.",
-                    )
-    for channel, templates in (
-        ("voice", settings.limited_message.voice),
-        ("sms", settings.limited_message.sms),
-    ):
-        if not templates:
-            fail(("limited_message", channel), "needs a template per language")
-        for lang, text in templates.items():
-            problems = limited_problems(text, (*settings.company.collection_names, settings.company.name))
-            if problems:
-                fail(("limited_message", channel, lang), "; ".join(problems))
-    if settings.company.business_name:
-        from dialer.rules.disclosure import fold
-
-        folded = fold(settings.company.business_name)
-        for name in settings.company.collection_names:
-            if fold(name) in folded:
-                fail(("company", "business_name"), "reveals collection; limited messages use it")
-    for method, steps in settings.cadence.items():
-        if method not in ("boleto", "card", "crediario"):
-            fail(("cadence", method), "unknown payment method (boleto, card, crediario)")
-        seen: set[str] = set()
-        for i, step in enumerate(steps):
-            loc = ("cadence", method, str(i))
-            if step.id in seen:
-                fail((*loc, "id"), f"step id {step.id!r} is used twice")
-            seen.add(step.id)
-            if (step.offset_days is None) == (step.trigger is None):
-                fail(loc, "a step needs exactly one of offset_days or trigger")
-            if step.channel == "sms" and step.template != "limited":
-                fail(
-                    (*loc, "template"),
-                    "an SMS nobody asked for carries the limited message only: "
-                    'use template = "limited" (edit its text in [limited_message.sms])',
-                )
-            if step.channel == "voice" and step.template != "ivr":
-                fail((*loc, "template"), 'a call runs the IVR: use template = "ivr"')
-    if settings.service.telephony == "asterisk" and not settings.company.caller_id:
-        fail(
-            ("company", "caller_id"),
-            "real calls must show a caller ID (Lei CE 16.836/2019; Anatel's "
-            "Origem Verificada): set the number callers see",
-        )
-
-
-def _channel(name: str) -> Any:
-    from dialer.domain import Channel
-
-    return Channel(name)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from dialer.domain import Account, Channel, Consent, Contact, Phone, PhoneType
+from dialer.formats.config_file import load_settings
 from dialer.rules.policy import Policy
-from dialer.settings import Settings, load_settings
+from dialer.settings import Settings
 from dialer.store.embedded import EmbeddedRedis
 
 # Tests never read the developer's environment overrides.

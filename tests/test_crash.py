@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dialer.domain import Channel, Outcome
+from dialer.formats.config_file import load_settings
 from dialer.rules.cadence import Cadence
 from dialer.rules.planning import plan_account
 from dialer.rules.policy import Policy
 from dialer.runtime.worker import WorkerConfig
-from dialer.settings import load_settings
 from dialer.store.embedded import EmbeddedRedis, free_port
 from dialer.store.keys import CampaignKeys
 from tests.runtime_helpers import campaign_csv, make_rig

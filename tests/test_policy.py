@@ -18,8 +18,8 @@ from dialer.domain import (
     Suppression,
     SuppressionReason,
 )
+from dialer.formats.config_file import load_settings
 from dialer.rules.policy import Policy, decide
-from dialer.settings import load_settings
 from tests.conftest import at, make_contact
 
 V, S = Channel.VOICE, Channel.SMS

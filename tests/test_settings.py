@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dialer.errors import ConfigError
+from dialer.formats.config_file import load_settings
 from dialer.rules.disclosure import limited_problems
-from dialer.settings import load_settings
 
 
 def test_defaults_load(settings):

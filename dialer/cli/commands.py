@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dialer.errors import InputError, StoreError
+from dialer.formats.config_file import load_settings
 from dialer.runtime import operations
-from dialer.settings import PROJECT_ROOT, Settings, load_settings
+from dialer.settings import PROJECT_ROOT, Settings
 from dialer.store import TRANSITIONS
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}

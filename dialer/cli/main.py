@@ -54,7 +54,7 @@ def _add_runtime_commands(sub: Any) -> None:
 
 
 def load_settings_or_exit(args: argparse.Namespace) -> Any:
-    from dialer.settings import load_settings
+    from dialer.formats.config_file import load_settings
 
     return load_settings(args.config)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from dialer.domain import Account, AccountStatus, Attempt, Channel, Outcome
+from dialer.settings import Settings
 
 # outcomes after which a step has reached someone and is done
 _REACHED = frozenset(
@@ -57,10 +58,7 @@ class Cadence:
     _triggered: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: object) -> Cadence:
-        from dialer.settings import Settings
-
-        assert isinstance(settings, Settings)
+    def from_settings(cls, settings: Settings) -> Cadence:
         return cls(
             {
                 method: tuple(

@@ -11,72 +11,15 @@ A start is allowed at or after the opening time and strictly before the closing 
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import assert_never
 
-from dialer.domain import Channel
+from dialer.domain import CLOSED, DAY_KEYS, Channel, Interval, WeeklyWindows, format_day, parse_day, weekly
 
-DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-Interval = tuple[int, int]  # seconds after local midnight: [start, end)
-#: One tuple of intervals per weekday, Monday first.
-WeeklyWindows = tuple[tuple[Interval, ...], ...]
-
-CLOSED: tuple[Interval, ...] = ()
-_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-def parse_day(spec: str) -> tuple[Interval, ...]:
-    """``"08:00-20:00"`` or ``"08:00-12:00, 13:00-18:00"`` or ``"closed"``/``""``.
-
-    Raises ``ValueError`` with a reason a person can act on.
-    """
-    text = spec.strip().lower()
-    if text in ("", "closed", "fechado", "-"):
-        return CLOSED
-    intervals: list[Interval] = []
-    for part in text.split(","):
-        m = _RANGE.match(part)
-        if not m:
-            raise ValueError(f"{part.strip()!r} is not a range like 08:00-20:00 (or 'closed')")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or (h1 == 24 and m1) or (h2 == 24 and m2):
-            raise ValueError(f"{part.strip()!r} has an impossible time")
-        start, end = (h1 * 60 + m1) * 60, (h2 * 60 + m2) * 60
-        if end <= start:
-            raise ValueError(f"{part.strip()!r} closes before it opens")
-        intervals.append((start, end))
-    intervals.sort()
-    for (_, e1), (s2, _) in itertools.pairwise(intervals):
-        if s2 < e1:
-            raise ValueError(f"{spec!r} has overlapping ranges")
-    return tuple(intervals)
-
-
-def weekly(**days: str) -> WeeklyWindows:
-    """Build windows from keyword specs; ``weekdays=`` covers mon–fri, missing days are closed."""
-    base = {k: "" for k in DAY_KEYS}
-    if "weekdays" in days:
-        for k in DAY_KEYS[:5]:
-            base[k] = days["weekdays"]
-    for k, v in days.items():
-        if k != "weekdays":
-            base[k] = v
-    return tuple(parse_day(base[k]) for k in DAY_KEYS)
-
-
-def format_day(intervals: tuple[Interval, ...]) -> str:
-    if not intervals:
-        return "closed"
-    return ", ".join(f"{_hm(s)}-{_hm(e)}" for s, e in intervals)
-
-
-def _hm(secs: int) -> str:
-    return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}"
+# the weekly-window value and its text form ("08:00-20:00") live with the domain types
+__all__ = ["CLOSED", "DAY_KEYS", "Interval", "WeeklyWindows", "format_day", "parse_day", "weekly"]
 
 
 @dataclass(frozen=True, slots=True)

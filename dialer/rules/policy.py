@@ -42,6 +42,7 @@ from dialer.rules import calling_hours
 from dialer.rules.calling_hours import WeeklyWindows
 from dialer.rules.holiday_calendar import CustomHoliday, HolidayCalendar
 from dialer.rules.local_time import locate
+from dialer.settings import Settings
 
 #: How far ahead ``not_before`` is searched before a contact is called never-eligible.
 HORIZON_DAYS = 400
@@ -98,11 +99,8 @@ class Policy:
     min_days_past_due_voice: int = 10
 
     @classmethod
-    def from_settings(cls, settings: object) -> Policy:
+    def from_settings(cls, settings: Settings) -> Policy:
         """Compile validated settings; each window is intersected with the legal floor."""
-        from dialer.settings import Settings
-
-        assert isinstance(settings, Settings)
         packs: dict[str, PackPolicy] = {}
         for country, pack in settings.packs.items():
             states: set[str | None] = {None}
@@ -116,12 +114,10 @@ class Policy:
                 law = calling_hours.legal_hours(country, state)
                 for channel in Channel:
                     windows = calling_hours.intersect(
-                        default.for_channel(channel.value).windows(), law.for_channel(channel)
+                        default.for_channel(channel).windows(), law.for_channel(channel)
                     )
                     if specific is not None:
-                        windows = calling_hours.intersect(
-                            windows, specific.for_channel(channel.value).windows()
-                        )
+                        windows = calling_hours.intersect(windows, specific.for_channel(channel).windows())
                     hours[(state, channel)] = windows
             custom = tuple(_custom_holiday(h.date, h.name, h.regions) for h in pack.custom_holidays)
             packs[country] = PackPolicy(

@@ -62,7 +62,7 @@ class Runtime:
     async def watch_config(self, store: Store, stop: asyncio.Event, base_path: str | None = None) -> None:
         """Pick up changes other processes made (every 2 s), so every worker runs the same rules."""
         from dialer.errors import ConfigError
-        from dialer.settings import load_settings
+        from dialer.formats.config_file import load_settings
 
         while not stop.is_set():
             try:

@@ -501,7 +501,7 @@ async def put_config(request: web.Request) -> web.Response:
     """Body: TOML laid over the files (hours, holidays, cadence, caps, limited message …).
 
     Validated exactly as at start (legal floors included); nothing is stored if it fails."""
-    from dialer.settings import load_settings
+    from dialer.formats.config_file import load_settings
 
     text = await request.text()
     if len(text) > 256 * 1024:
