@@ -16,6 +16,7 @@ reason.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal, assert_never
 
@@ -80,8 +81,6 @@ class CustomHolidaySpec(_Model):
     @field_validator("date")
     @classmethod
     def _valid_date(cls, v: str) -> str:
-        import datetime as dt
-
         try:
             if len(v) == 5:
                 dt.date(2024, int(v[:2]), int(v[3:]))  # a leap year accepts 02-29

@@ -10,6 +10,7 @@ back to Redis for the worker that placed the call (``Store.ivr_save_result``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Protocol
 
 from dialer.formats.campaign_file import make_hasher
@@ -36,8 +37,6 @@ class TtsAudio:
 
     async def path_for(self, prompt: Rendered) -> str:
         if prompt.audio and self.recordings_dir:
-            from pathlib import Path
-
             return str((Path(self.recordings_dir) / prompt.audio).with_suffix(""))
         path = await self.tts.synthesize(prompt.text, prompt.language)
         return str(path.with_suffix(""))

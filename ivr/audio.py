@@ -15,6 +15,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 with warnings.catch_warnings():
     # pydub looks for an ``ffmpeg`` on PATH at import; ours comes from imageio-ffmpeg
@@ -139,3 +140,8 @@ def load_wav(path: Path) -> AudioSegment:
 
 def probe(path: Path) -> AudioInfo:
     return info(load_wav(path))
+
+
+def sounds_dir(settings: Any) -> Path:
+    """Where the prompts' audio lives (TTS renderings and recordings): Asterisk reads it."""
+    return Path(settings.service.sounds_dir or Path(settings.service.data_dir) / "sounds").resolve()

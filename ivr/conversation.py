@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dialer.domain import Account, Outcome
+from dialer.rules.messages import limited_fields
 from ivr import flow
 from ivr.prompts import Catalogue, Rendered
+from ivr.speech_text import date_words, digits_words, money_words
 
 WINDOW_WORDS = {
     "pt-BR": {"morning": "pela manhã", "afternoon": "à tarde", "evening": "à noite"},
@@ -55,9 +57,6 @@ def party_for(account: Account) -> flow.Party:
 
 def call_fields(account: Account, company: Any, language: str) -> dict[str, str]:
     """Every value a prompt may name. Which ones a prompt may *use* is its level's business."""
-    from dialer.rules.messages import limited_fields
-    from ivr.speech_text import date_words, digits_words, money_words
-
     fields = limited_fields(account, company)
     digits = "".join(c for c in str(getattr(company, "callback_number", "")) if c.isdigit())
     fields.update(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ivr.agi_app import IvrApp, TtsAudio
+from ivr.audio import sounds_dir
 from ivr.fastagi import FastAgiServer
 from ivr.prompts import Catalogue
 from ivr.tts import EspeakTTS
-
-
-def sounds_dir(settings: Any) -> Path:
-    return Path(settings.service.sounds_dir or Path(settings.service.data_dir) / "sounds").resolve()
 
 
 async def start_ivr(runtime: Any, store: Any) -> FastAgiServer:

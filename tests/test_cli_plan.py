@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from dialer.cli.main import main
+
 CSV = """account_id;name;phone;due_date;amount;consent_voice;consent_sms;status
 A1;Maria Silva;(11) 98765-4321;01/11/2026;1.234,56;sim;sim;open
 A1;Maria Silva;(21) 98765-4321;01/11/2026;1.234,56;sim;não;open
@@ -16,13 +20,37 @@ A4;Bad;11 91234-0001;2026-02-30;10;sim;sim;open
 """
 
 
-def run(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "dialer", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+@pytest.fixture
+def run(capsys):
+    """``python -m dialer ARGS`` in this process, its output captured."""
+
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+    return call
+
+
+def test_the_entry_point_runs_as_python_dash_m(tmp_path: Path):
+    """The one run as its own process: ``python -m dialer`` is what people type."""
+    f = tmp_path / "c.csv"
+    f.write_text(CSV)
+    out = subprocess.run(
+        [sys.executable, "-m", "dialer", "plan", str(f), "--now", "2026-11-23T10:00:00-03:00", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) == 8 and "line 6, column due_date" in out.stderr
 
 
-def test_plan_json(tmp_path: Path):
+def test_plan_json(run, tmp_path: Path):
     f = tmp_path / "c.csv"
     f.write_text(CSV, encoding="cp1252")
     h = tmp_path / "h.jsonl"
@@ -58,7 +86,7 @@ def test_plan_json(tmp_path: Path):
     assert "line 6, column due_date: is not a real calendar date" in out.stderr
 
 
-def test_plan_table_and_errors(tmp_path: Path):
+def test_plan_table_and_errors(run, tmp_path: Path):
     f = tmp_path / "c.csv"
     f.write_text(CSV)
     out = run("plan", str(f), "--now", "2026-11-23T10:00:00-03:00")

@@ -11,18 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from dialer.cli.main import main
 from tests.runtime_helpers import HEADER
 
 
 @pytest.fixture
-def cli(redis_url, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER")}
-    env.update({"REDIS_URL": redis_url, "DIALER_DATA_DIR": str(tmp_path / "var")})
+def cli(redis_url, tmp_path, monkeypatch, capsys):
+    """``python -m dialer ARGS`` in this process (``main([...])``), with its output captured."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DIALER_DATA_DIR", str(tmp_path / "var"))
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(
-            [sys.executable, "-m", "dialer", *args], capture_output=True, text=True, env=env, timeout=120
-        )
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse refused the arguments
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        out = subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
         if ok:
             assert out.returncode == 0, out.stderr
         return out

@@ -1,0 +1,1 @@
+"""The command line: one registry (``main``), one module per group of commands."""

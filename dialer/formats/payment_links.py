@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from dialer.domain import Account
 
@@ -80,8 +81,6 @@ def payment_url(public_url: str, url_template: str, token: str) -> str:
 
 
 def format_money(amount: object, currency: str, language: str) -> str:
-    from decimal import Decimal
-
     value = Decimal(str(amount)).quantize(Decimal("0.01"))
     whole, cents = f"{value:,.2f}".split(".")
     if language.startswith("pt"):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -83,7 +85,7 @@ def first_look(
     ahead or the account is not open: the worker then records that there is nothing to do)."""
     probe = Account("", "", due, Decimal(1), payment_method=method, status=status)
     nxt = next_step(probe, (), date.min, cadence)
-    return to_ms(datetime.combine(nxt.due_on if nxt is not None else due, time(0), tz))
+    return to_ms(datetime.combine(nxt.due_on if nxt is not None else due, clock_time(0), tz))
 
 
 # a file bigger than this is validated in worker processes (the machine's other cores)
@@ -142,9 +144,7 @@ async def load_file(
     ``processes``: validation worker processes (default: none for small files, else the
     machine's cores minus one, at least one).
     """
-    import time as _time
-
-    started = _time.perf_counter()
+    started = time.perf_counter()
     # local file reads are short and sequential: reading them inline keeps memory flat
     size = os.path.getsize(path)  # noqa: ASYNC240
     summary = LoadSummary(campaign, str(path))
@@ -235,7 +235,7 @@ async def load_file(
     if progress is not None:
         progress(size, size)
     await store.add_counts(campaign, accounts=summary.new_accounts, contacts=summary.new)
-    summary.seconds = round(_time.perf_counter() - started, 3)
+    summary.seconds = round(time.perf_counter() - started, 3)
     await store.audit_campaign(campaign, now, actor, "loaded", summary.as_dict())
     await store.wake(campaign)
     return summary

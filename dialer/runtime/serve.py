@@ -18,15 +18,23 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dialer.clock import Clock
+from dialer.clock import Clock, SimulatedClock
+from dialer.runtime.console import live_progress, log_progress
 from dialer.runtime.scheduler import Scheduler
-from dialer.runtime.wiring import Runtime, make_sms, make_telephony, open_store
+from dialer.runtime.wiring import (
+    Runtime,
+    open_store,
+    publish_clock,
+    sms_from_settings,
+    telephony_from_settings,
+)
 from dialer.runtime.worker import Worker, WorkerConfig, default_consumer_name
 from dialer.settings import Settings
 from dialer.store import Store
+from dialer.web.app import start_api
+from ivr.server import start_ivr
 
 log = logging.getLogger("regua.service")
 
@@ -51,14 +59,14 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_ready: object = None,
 ) -> int:
-    runtime = Runtime.build(settings, clock=clock)
+    runtime = Runtime.build(settings, clock=clock, config_path=options.config_path)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with open_store(settings) as store:
-        children = _spawn_workers(settings, options, store)
+        children = _spawn_workers(options, store, runtime.clock)
         try:
             return await _run_roles(runtime, store, options, stop, on_ready)
         finally:
@@ -72,7 +80,7 @@ async def serve(
                     child.kill()
 
 
-def _spawn_workers(settings: Settings, options: ServeOptions, store: Store) -> list[subprocess.Popen[bytes]]:
+def _spawn_workers(options: ServeOptions, store: Store, clock: Clock) -> list[subprocess.Popen[bytes]]:
     if options.workers <= 1 or options.role not in ("all", "worker"):
         return []
     env = dict(os.environ)
@@ -89,6 +97,10 @@ def _spawn_workers(settings: Settings, options: ServeOptions, store: Store) -> l
         "--grace",
         str(options.grace_s),
     ]
+    if isinstance(clock, SimulatedClock):  # SANDBOX: the children live in the same simulated time
+        cmd += ["--clock-start", clock.now().isoformat(), "--speed", str(clock.speed)]
+    if options.config_path:
+        cmd[3:3] = ["--config", options.config_path]
     log.info("starting %d more worker process(es)", options.workers - 1)
     return [subprocess.Popen(cmd, env=env) for _ in range(options.workers - 1)]
 
@@ -97,8 +109,8 @@ async def _run_roles(
     runtime: Runtime, store: Store, options: ServeOptions, stop: asyncio.Event, on_ready: object
 ) -> int:
     settings = runtime.settings
-    telephony = make_telephony(settings, runtime.clock, store, realtime=options.realtime_calls)
-    sms = make_sms(settings, store, runtime.clock)
+    telephony = telephony_from_settings(settings, runtime.clock, store, realtime=options.realtime_calls)
+    sms = sms_from_settings(settings, store, runtime.clock)
     await telephony.start()
     tasks: list[asyncio.Task[object]] = []
     worker = None
@@ -121,17 +133,13 @@ async def _run_roles(
             )
             runtime.listeners.append(worker.reconfigure)
             tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
-        tasks.append(
-            asyncio.create_task(runtime.watch_config(store, stop, options.config_path), name="config")
-        )
+        tasks.append(asyncio.create_task(runtime.watch_config(store, stop), name="config"))
+        if isinstance(runtime.clock, SimulatedClock) and options.role in ("all", "scheduler"):
+            tasks.append(asyncio.create_task(publish_clock(store, runtime.clock, stop), name="clock"))
         if settings.service.telephony == "asterisk" and options.role in ("all", "worker", "ivr"):
-            from ivr.server import start_ivr
-
             agi = await start_ivr(runtime, store)
             tasks.append(asyncio.create_task(_until(stop, agi.close), name="ivr"))
         if options.api and options.role in ("all", "api"):
-            from dialer.web.app import start_api
-
             try:
                 runner = await start_api(runtime, store, telephony, sms)
             except OSError as exc:  # the port is taken: say what to do, keep dialling
@@ -144,16 +152,12 @@ async def _run_roles(
             else:
                 tasks.append(asyncio.create_task(_until(stop, runner.cleanup), name="api"))
         if options.progress:
-            from dialer.runtime.console import live_progress
-
             tasks.append(
                 asyncio.create_task(
                     live_progress(store, runtime.clock, stop, telephony=telephony), name="progress"
                 )
             )
         elif options.progress_every_s > 0 and options.role in ("all", "scheduler"):
-            from dialer.runtime.console import log_progress
-
             tasks.append(
                 asyncio.create_task(
                     log_progress(store, runtime.clock, stop, options.progress_every_s), name="progress"
@@ -182,7 +186,3 @@ async def _until(stop: asyncio.Event, cleanup: object) -> None:
         result = cleanup()
         if asyncio.iscoroutine(result):
             await result
-
-
-def serve_blocking(settings: Settings, options: ServeOptions, argv: Sequence[str] = ()) -> int:
-    return asyncio.run(serve(settings, options))

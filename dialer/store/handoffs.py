@@ -95,3 +95,20 @@ class HandoffStore(StoreBase):
             )
             _, version, _ = await p.execute()
         return int(version)
+
+    # ------------------------------------------------------------------ the sandbox's clock
+
+    async def publish_clock(self, at: datetime | None, speed: float, wall: float, ttl_s: int) -> None:
+        """SANDBOX: the simulated time ``at`` it was at wall-clock ``wall`` (epoch seconds),
+        running ``speed`` times faster; readable for ``ttl_s`` seconds (None: withdraw it)."""
+        if at is None:
+            await self._r.delete(keys.SANDBOX_CLOCK)
+            return
+        await self._r.set(keys.SANDBOX_CLOCK, f"{at.isoformat()}|{speed}|{wall}", ex=ttl_s)
+
+    async def shared_clock(self) -> tuple[datetime, float, float] | None:
+        raw = await self._r.get(keys.SANDBOX_CLOCK)
+        if not raw:
+            return None
+        at, speed, wall = raw.split("|")
+        return datetime.fromisoformat(at), float(speed), float(wall)

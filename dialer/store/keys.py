@@ -43,6 +43,7 @@ PROMPT_OVERRIDES = f"{GLOBAL}:prompts:overrides"  # string: JSON of the admins' 
 PROMPT_VERSION = f"{GLOBAL}:prompts:version"  # int: bumped on every prompt edit
 IVR_REQUEST = f"{PREFIX}:ivr:req:"  # + attempt id: what the IVR needs (set before Originate)
 IVR_RESULT = f"{PREFIX}:ivr:res:"  # + attempt id: what happened in the IVR (read after hang-up)
+SANDBOX_CLOCK = f"{PREFIX}:sandbox:clock"  # string: a running sandbox service's simulated clock
 SHORT_CALLS = f"{PREFIX}:shortcalls:"  # + day: hash "<trunk>|answered|short" -> count
 # the SMS ledger: one hash tag, so the sandbox's outbox script touches one slot
 SMS_SENT = f"{PREFIX}:{{sms}}:sent"  # hash: idempotency key -> provider:message id

@@ -285,5 +285,3 @@ class AmiServer:
             "sessions": self.connects,
             "active_calls": self.active_calls,
         }
-
-

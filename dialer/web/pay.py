@@ -14,7 +14,9 @@ from aiohttp import web
 
 from dialer.formats import payment_links as pl
 from dialer.formats.pix import brcode
-from dialer.web.app import SERVICES, route
+from dialer.web.common import RouteTable, services
+
+routes = RouteTable()
 
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -51,9 +53,9 @@ def _invalid(callback: str) -> web.Response:
     )
 
 
-@route("GET", "/pay/{token}", "public")
+@routes.route("GET", "/pay/{token}", "public")
 async def pay_page(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
+    s = services(request)
     settings = s.runtime.settings
     company = settings.company
     try:

@@ -16,17 +16,18 @@ from typing import Any
 from aiohttp import web
 
 from dialer.errors import ConfigError, InputError
-from dialer.web.app import ROLE, SERVICES, route
-from ivr.audio import AudioError, convert_for_asterisk
+from dialer.web.common import RouteTable, actor, now, services
+from ivr.audio import AudioError, convert_for_asterisk, sounds_dir
 from ivr.prompts import LANGUAGES, catalogue_for
 
 MAX_AUDIO = 50 * 1024 * 1024
+routes = RouteTable()
 _catalogue = catalogue_for
 
 
-@route("GET", "/api/prompts", "admin")
+@routes.route("GET", "/api/prompts", "admin")
 async def list_prompts(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
+    s = services(request)
     overrides, _ = await s.store.prompt_overrides()
     catalogue = _catalogue(s.runtime.settings, overrides)
     return web.json_response(
@@ -42,9 +43,9 @@ async def list_prompts(request: web.Request) -> web.Response:
     )
 
 
-@route("PUT", "/api/prompts/{prompt_id}", "admin")
+@routes.route("PUT", "/api/prompts/{prompt_id}", "admin")
 async def edit_prompt(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
+    s = services(request)
     pid = request.match_info["prompt_id"]
     if not re.fullmatch(r"[a-z_]{1,40}", pid) or pid == "limited_message":
         raise InputError(
@@ -66,12 +67,10 @@ async def edit_prompt(request: web.Request) -> web.Response:
     return web.json_response({"prompt": pid, "saved": True})
 
 
-@route("POST", "/api/prompts/{prompt_id}/audio", "admin")
+@routes.route("POST", "/api/prompts/{prompt_id}/audio", "admin")
 async def upload_audio(request: web.Request) -> web.Response:
     """Body: the recording (WAV, MP3 or OGG); ``?language=pt-BR``."""
-    from ivr.server import sounds_dir
-
-    s = request.app[SERVICES]
+    s = services(request)
     pid = request.match_info["prompt_id"]
     language = request.query.get("language", "pt-BR")
     if language not in LANGUAGES:
@@ -103,5 +102,5 @@ async def upload_audio(request: web.Request) -> web.Response:
 
 
 async def _save(request: web.Request, overrides: dict[str, Any], change: dict[str, Any]) -> None:
-    s = request.app[SERVICES]
-    await s.store.save_prompt_overrides(overrides, s.runtime.clock.now(), f"api:{request[ROLE]}", change)
+    s = services(request)
+    await s.store.save_prompt_overrides(overrides, now(request), actor(request), change)

@@ -22,10 +22,11 @@ from aiohttp import web
 
 from dialer.errors import InputError
 from dialer.runtime import operations
-from dialer.web.app import SERVICES, route
+from dialer.web.common import RouteTable, services
 from sms_gateway import webhooks as wh
 
 log = logging.getLogger("regua.sms")
+routes = RouteTable()
 
 
 async def _parse(request: web.Request, provider: str) -> wh.DeliveryReceipt | wh.InboundMessage:
@@ -37,7 +38,7 @@ async def _parse(request: web.Request, provider: str) -> wh.DeliveryReceipt | wh
         if not token:
             raise web.HTTPNotFound()
         params = list((await request.post()).items())
-        url = request.app[SERVICES].runtime.settings.service.public_url.rstrip("/") + request.path_qs
+        url = services(request).runtime.settings.service.public_url.rstrip("/") + request.path_qs
         if not wh.verify_twilio_signature(
             token, url, [(k, str(v)) for k, v in params], request.headers.get(wh.TWILIO_SIGNATURE_HEADER)
         ):
@@ -58,7 +59,7 @@ async def _parse(request: web.Request, provider: str) -> wh.DeliveryReceipt | wh
     return wh.parse_generic(raw, provider)
 
 
-@route("POST", "/webhooks/sms/{provider:twilio|zenvia|http}", "public")
+@routes.route("POST", "/webhooks/sms/{provider:twilio|zenvia|http}", "public")
 async def sms_webhook(request: web.Request) -> web.Response:
     provider = request.match_info["provider"]
     try:
@@ -66,11 +67,13 @@ async def sms_webhook(request: web.Request) -> web.Response:
     except InputError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     if isinstance(item, wh.DeliveryReceipt):
-        found = await request.app[SERVICES].store.record_receipt(
-            item.provider, item.message_id, item.status, item.error, request.app[SERVICES].runtime.clock.now()
+        found = await services(request).store.record_receipt(
+            item.provider, item.message_id, item.status, item.error, services(request).runtime.clock.now()
         )
         return web.json_response({"receipt": item.status, "matched": found})
-    s = request.app[SERVICES]
+    s = services(request)
+    if s.sms is None:  # an API-only process cannot confirm an opt-out: let the provider retry
+        raise web.HTTPServiceUnavailable(reason="no SMS gateway in this process")
     return web.json_response(
         await operations.sms_reply(s.store, s.sms, s.runtime.settings, s.runtime.clock.now(), item)
     )
