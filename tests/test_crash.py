@@ -147,7 +147,7 @@ async def test_a_kill_after_short_calls_ended_keeps_their_outcomes(redis_url, se
     outcome = {a: next(x.outcome for x in s.history if x.channel is Channel.VOICE) for a, s in states.items()}
     assert [outcome[a] for a in ids] == [
         Outcome.BUSY,
-        Outcome.FAILED,
+        Outcome.CONGESTION,
         Outcome.INVALID_NUMBER,
         Outcome.PLACED,
         Outcome.PLACED,
@@ -166,7 +166,7 @@ async def test_a_kill_after_short_calls_ended_keeps_their_outcomes(redis_url, se
     kept = {a: [x.outcome for x in s.history if x.channel is Channel.VOICE] for a, s in after.items()}
     assert kept == {
         "A0": [Outcome.BUSY],
-        "A1": [Outcome.FAILED],
+        "A1": [Outcome.CONGESTION],
         "A2": [Outcome.INVALID_NUMBER],
         "A3": [Outcome.UNKNOWN],
         "A4": [Outcome.UNKNOWN],

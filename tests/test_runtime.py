@@ -70,7 +70,7 @@ async def test_sandbox_day_one(rig, tmp_path):
         "voicemail",
         "no_answer",
         "busy",
-        "failed",
+        "congestion",  # as Asterisk reports it (Reason 8, cause 34): the voice contract
         "wrong_number",
         "invalid_number",
         "answered_verified",

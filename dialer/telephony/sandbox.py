@@ -45,7 +45,7 @@ SCRIPTS: dict[str, Script] = {
     "2": Script(Outcome.VOICEMAIL, "MACHINE", (), 12, 20, 16),
     "3": Script(Outcome.NO_ANSWER, None, (), 30, 0, 19),
     "4": Script(Outcome.BUSY, None, (), 2, 0, 17),
-    "5": Script(Outcome.FAILED, None, (), 1, 0, 34),
+    "5": Script(Outcome.CONGESTION, None, (), 1, 0, 34),
     "6": Script(Outcome.WRONG_NUMBER, "HUMAN", ("2", "9"), 7, 20, 16),
     "7": Script(Outcome.INVALID_NUMBER, None, (), 1, 0, 1),
     "8": Script(Outcome.ANSWERED_VERIFIED, "HUMAN", ("1", "@verify", "2", "1"), 9, 60, 16),
