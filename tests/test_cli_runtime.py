@@ -257,3 +257,26 @@ def test_summary_line_says_what_a_supervisor_asks():
     assert line.endswith("held back by the rules: holiday 60, outside_calling_hours 50, no_consent 3")
     empty = summary_line({**status, "counters": {}})
     assert "0 calls" in empty and empty.endswith("held back by the rules: nothing")
+
+
+def test_commands_run_on_the_sandbox_services_clock(cli, redis_url):
+    """While a sandbox service runs on a simulated clock it publishes it; a command run
+    meanwhile is stamped with that time, not the wall clock's. Withdrawn, the wall clock."""
+    import asyncio
+    import time
+    from datetime import datetime
+
+    from dialer.store import Store
+
+    async def publish(at: datetime | None) -> None:
+        store = await Store.connect(redis_url)
+        await store.publish_clock(at, 60.0, time.time(), 30)
+        await store.close()
+
+    asyncio.run(publish(datetime.fromisoformat("2026-11-23T10:00:00-03:00")))
+    cli("suppress", "add", "+55 11 91234-5678")
+    asyncio.run(publish(None))
+    cli("suppress", "add", "+55 11 91234-5679")
+    first, second = [e for e in jsonl(cli("audit", "--json").stdout) if e["kind"] == "suppress"]
+    assert first["at"].startswith("2026-11-23T13:0")  # 10:00 in São Paulo, a few simulated minutes on
+    assert abs(datetime.fromisoformat(second["at"]).timestamp() - time.time()) < 60  # the wall clock
