@@ -316,3 +316,43 @@ async def test_pyvoip_softphone_debtor(asterisk, rig):
         phone.stop()
     assert result.outcome is Outcome.ANSWERED_VERIFIED, result
     assert [a.kind for a in result.actions] == ["payment_link"]
+
+
+@pytest.mark.parametrize("scheme", ["ours", "from the entry id"])
+async def test_calls_dialled_out_of_order_are_all_placed(asterisk, rig, monkeypatch, scheme):
+    """Entries …-70 to …-79 are on the line when …-7 is dialled (batches and workers finish
+    out of order). Asterisk refuses a uniqueid that is a prefix of a live one: the ids built
+    from entry ids were refused here (Reason 0), ours are not."""
+    import dialer.telephony.asterisk as adapter
+
+    if scheme != "ours":
+        monkeypatch.setattr(adapter, "channel_id", lambda a: "regua-" + a.replace(":", "-"))
+    store, agi, account, phone, settings = rig
+    s = settings.model_copy(
+        update={"asterisk": settings.asterisk.model_copy(update={"context": "regua-bench-outbound"})}
+    )
+    voice = telephony(asterisk, s, store, agi, "Local/hold6@regua-bench")
+    await voice.start()
+    prefix = f"live:{int(time.time() * 1000)}-"  # fresh ids each run: nothing live from before
+    try:
+        first = [
+            asyncio.create_task(
+                voice.place_call(CallRequest(f"{prefix}7{i}", "live", account, phone, "s", "pt-BR"))
+            )
+            for i in range(10)
+        ]
+        deadline = time.monotonic() + 20
+        while len(voice.calls) < 10 or not all(c.answered_at for c in voice.calls.values()):
+            assert time.monotonic() < deadline, "the first calls did not come up"
+            await asyncio.sleep(0.1)
+        late = await asyncio.wait_for(
+            voice.place_call(CallRequest(f"{prefix}7", "live", account, phone, "s", "pt-BR")), 60
+        )
+        results = [await asyncio.wait_for(t, 60) for t in first]
+    finally:
+        await voice.close()
+    assert all(r.outcome is not Outcome.FAILED for r in results), results
+    if scheme == "ours":
+        assert late.outcome is not Outcome.FAILED, late
+    else:
+        assert late.outcome is Outcome.FAILED and "reason 0" in late.detail.lower(), late
