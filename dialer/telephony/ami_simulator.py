@@ -14,6 +14,7 @@ connections, garbage and split lines, missing OriginateResponses, restarts.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import re
@@ -80,7 +81,7 @@ class AmiServer:
     port: int = 0
     actions: list[dict[str, str]] = field(default_factory=list)
     channels: dict[str, dict[str, str]] = field(default_factory=dict)  # answered calls by uniqueid
-    live: set[str] = field(default_factory=set)  # the uniqueids of every channel that exists now
+    live: list[str] = field(default_factory=list)  # the uniqueids (lower case) of every live channel, sorted
     originated: int = 0
     refused_ids: int = 0  # Originates refused because their uniqueid was a prefix of a live one
     _server: asyncio.Server | None = None
@@ -267,7 +268,8 @@ class AmiServer:
         uniqueid *starts with* the new one (case-insensitive), ``do_ids_conflict`` in
         ``main/channel.c`` through ``by_uniqueid_cb`` in ``main/channelstorage_ao2_legacy.c``."""
         new = uid.lower()
-        return next((live for live in self.live if live.lower().startswith(new)), None)
+        i = bisect.bisect_left(self.live, new)  # sorted: a uniqueid it prefixes comes right after it
+        return self.live[i] if i < len(self.live) and self.live[i].startswith(new) else None
 
     async def _call(self, writer: asyncio.StreamWriter, action: dict[str, str]) -> None:
         uid = action.get("ChannelId", f"1795000000.{next(self._seq)}")
@@ -279,12 +281,16 @@ class AmiServer:
             self.refused_ids += 1
             await self._broadcast(originate_response(aid, action, "Failure", chan, 0, "<null>"))
             return
-        legs = {uid, uid2} - {""}
-        self.live |= legs
+        legs = [u.lower() for u in (uid, uid2) if u]
+        for leg in legs:
+            bisect.insort(self.live, leg)
         try:
             await self._run_call(writer, action, uid, chan, aid)
         finally:
-            self.live -= legs
+            for leg in legs:
+                i = bisect.bisect_left(self.live, leg)
+                if i < len(self.live) and self.live[i] == leg:
+                    del self.live[i]
 
     async def _run_call(
         self, writer: asyncio.StreamWriter, action: dict[str, str], uid: str, chan: str, aid: str
