@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialer.clock import ManualClock, SystemClock
+from dialer.clock import ManualClock, SimulatedClock, SystemClock
 from dialer.domain import Account, Consent, Outcome, Phone
 from dialer.errors import AmiLoginFailed, ConfigError, TelephonyDown
 from dialer.rules.call_outcome import classify
@@ -369,7 +369,10 @@ async def test_worker_with_asterisk_backend_end_to_end(pbx, settings, tmp_path):
         actor="t",
     )
     await store.transition("live", "start", clock.now(), "t")
-    voice = backend(store, fast, servers)
+    # the backend lives in the worker's time (it refuses a call placed after the instant the
+    # rules allowed it until), running at the wall clock's pace (its call-rate buckets refill)
+    urls = [AmiUrl("regua", "s3cret", "127.0.0.1", s.port) for s in servers]
+    voice = AsteriskTelephony(fast, store, SimulatedClock(clock.now(), 1.0), urls)
     await voice.start()
     try:
         worker = Worker(
@@ -460,3 +463,25 @@ async def test_out_of_order_entries_are_not_refused(pbx, monkeypatch, scheme):
         assert second.outcome is Outcome.VOICEMAIL and servers[0].refused_ids == 0
     else:
         assert second.outcome is Outcome.FAILED and servers[0].refused_ids == 1
+
+
+async def test_a_call_whose_window_closed_while_it_waited_is_not_placed(pbx):
+    """The rules allowed the call until an instant; by the time a trunk was free it had
+    passed: not placed (the worker decides again), and its slots are given back."""
+    import dataclasses
+
+    from dialer.errors import TelephonyDown
+
+    store, servers, agi, settings, account = pbx
+    voice = backend(store, settings, servers)
+    await voice.start()
+    try:
+        late = dataclasses.replace(request(account, 2), not_after=voice.clock.now())
+        with pytest.raises(TelephonyDown, match="calling window closed"):
+            await voice.place_call(late)
+        assert not [a for s in servers for a in s.actions if a.get("Action") == "Originate"]
+        assert await voice.pacer.active("default", voice.clock.now()) == 0
+        ok = await asyncio.wait_for(voice.place_call(request(account, 2)), 15)
+    finally:
+        await voice.close()
+    assert ok.outcome is Outcome.VOICEMAIL

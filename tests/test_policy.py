@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -396,3 +396,35 @@ def test_naive_now_is_refused(policy):
 
     with pytest.raises(ValueError, match="timezone-aware"):
         decide(make_contact(SP), [], datetime(2026, 11, 23, 10), policy)
+
+
+@pytest.mark.parametrize(
+    ("number", "now", "region", "until"),
+    [
+        # São Paulo, a weekday: the window closes at 20:00
+        ("+5511987654321", "2026-11-23T19:30:00-03:00", None, "2026-11-23T20:00:00-03:00"),
+        # Saturday: 14:00
+        ("+5511987654321", "2026-11-28T13:59:00-03:00", None, "2026-11-28T14:00:00-03:00"),
+        # Rio's law: 19:00
+        ("+5521987654321", "2026-11-23T18:00:00-03:00", None, "2026-11-23T19:00:00-03:00"),
+        # Manaus (UTC-4): 18:00 there is 19:00 in Brasília
+        ("+5592987654321", "2026-11-23T17:00:00-04:00", None, "2026-11-23T18:00:00-04:00"),
+    ],
+)
+def test_a_call_is_allowed_until_its_window_closes(policy, number, now, region, until):
+    from dialer.rules.policy import allowed_until
+
+    contact = make_contact(number, Channel.VOICE, due=date(2026, 11, 1), region=region)
+    at = datetime.fromisoformat(now)
+    assert decide(contact, (), at, policy).allowed
+    assert allowed_until(contact, at, policy) == datetime.fromisoformat(until)
+
+
+def test_where_zones_are_ambiguous_the_earliest_close_holds(policy):
+    """DDD 97 spans UTC-4 and UTC-5: allowed until the first zone closes."""
+    from dialer.rules.policy import allowed_until
+
+    contact = make_contact("+5597987654321", Channel.VOICE, due=date(2026, 11, 1))
+    at = datetime.fromisoformat("2026-11-23T11:00:00-04:00")
+    assert decide(contact, (), at, policy).allowed and len(decide(contact, (), at, policy).time_zones) == 2
+    assert allowed_until(contact, at, policy) == datetime.fromisoformat("2026-11-23T18:00:00-04:00")

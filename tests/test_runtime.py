@@ -513,3 +513,72 @@ async def test_each_contact_is_written_as_it_ends_and_a_payment_link_leaves_at_o
     assert await asyncio.wait_for(batch, 5) == 2
     (a3,) = await rig.store.load_accounts("c1", ["A3"])
     assert [a.outcome for a in a3.history if a.channel is Channel.VOICE] == [Outcome.NO_ANSWER]
+
+
+async def test_a_write_redis_refuses_fails_only_its_own_entry(rig):
+    """One entry's FINISH is refused for good (its account key holds the wrong type): the
+    other entry written in the same moment is written all the same, and only the caller of
+    the bad one learns of the error. A contact whose settling raises fails alone too."""
+    from dialer.errors import StoreError
+    from dialer.rules.settle import Finish
+    from dialer.runtime.result_writer import ResultWriter
+
+    await rig.raw.set(CampaignKeys("c1").account("BAD"), "not a hash")
+    calls: list[str] = []
+
+    def settle(ended, now, effects):
+        for job, _ in ended:
+            calls.append(job)
+            if job == "boom":
+                raise RuntimeError("a bug settling this contact")
+        return [Finish("c1", "OK2", "", stats={"outcome:busy": 1})]
+
+    writer = ResultWriter(rig.store, rig.clock, "worker:test", settle)
+    good = Finish("c1", "OK", "", stats={"outcome:busy": 1})
+    bad = Finish("c1", "BAD", "", events=[{"at": "x", "kind": "k"}], fallback="d10_call")
+    results = await asyncio.gather(
+        writer.write([good]),
+        writer.write([bad]),
+        writer.write(ended=[("boom", None)]),
+        writer.write(ended=[("fine", None)]),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[3] is None
+    assert isinstance(results[1], StoreError) and "account BAD of c1" in str(results[1])
+    assert isinstance(results[2], RuntimeError)
+    status = await rig.store.status("c1") if await rig.store.campaign("c1") else None
+    stats = await rig.raw.hgetall(CampaignKeys("c1").stats)
+    assert stats == {"outcome:busy": "2"}  # OK and OK2, written once each
+    assert status is None or status["counters"]["outcome:busy"] == 2
+
+
+async def test_no_payment_link_to_a_number_stopped_for_sms(rig, tmp_path):
+    """A verified debtor asks for the link by SMS, but the number is suppressed for SMS:
+    the call is recorded, the full-level SMS is not sent."""
+    from dialer.domain import Suppression, SuppressionReason
+    from dialer.runtime import operations
+
+    rig.clock.set(MON_0700.replace(hour=10))
+    await rig.load(campaign_csv(tmp_path, [("A0", phone(0), DUE)]))
+    stop = Suppression(f"+55{phone(0)}", SuppressionReason.OPT_OUT, Channel.SMS, None, "test")
+    await operations.suppress(rig.store, [stop], rig.clock.now(), "test")
+    await rig.scheduler.run_once()
+    await rig.worker().run_once()
+    (a0,) = await rig.store.load_accounts("c1", ["A0"])
+    assert [a.outcome for a in a0.history if a.channel is Channel.VOICE] == [Outcome.ANSWERED_VERIFIED]
+    assert not [m for m in await rig.store.outbox(50) if m.get("level") == "full"]
+
+
+async def test_keys_an_earlier_version_wrote_are_renamed_at_start(rig):
+    from dialer.errors import StoreError
+    from dialer.store import keys as k
+
+    await rig.raw.hset("regua:suppress", "+5511987654321|*", '{"reason": "opt_out"}')
+    await rig.raw.xadd("regua:audit", {"at": "x", "kind": "suppress", "actor": "old", "data": "{}"})
+    renamed = await rig.store.migrate_legacy_keys()
+    assert set(renamed) == {"regua:suppress", "regua:audit"}
+    assert await rig.raw.hget(k.SUPPRESS, "+5511987654321|*") and not await rig.raw.exists("regua:suppress")
+    assert await rig.store.migrate_legacy_keys() == []  # nothing left to do
+    await rig.raw.hset("regua:suppress", "+5511900000000|*", "{}")
+    with pytest.raises(StoreError, match="both the old and the new names hold data"):
+        await rig.store.migrate_legacy_keys()

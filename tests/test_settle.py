@@ -273,7 +273,7 @@ def test_refused_claims_and_caps(cadence, rules):
 def test_a_reclaimed_attempt_is_settled_never_redone(cadence, rules, pbx):
     plan = call_plan(cadence, rules)
     existing = placed(plan)
-    f = settle_reclaimed(Ref(), state(history=(existing,)), existing, pbx, NOW, cadence)
+    f = settle_reclaimed(Ref(), state(history=(existing,)), existing, pbx, NOW, cadence).finish
     assert f.attempt is not None and f.attempt.outcome is (pbx.outcome if pbx else Outcome.UNKNOWN)
     assert f.stats["reclaimed"] == 1
 
@@ -305,3 +305,33 @@ def test_every_settled_call_keeps_its_attempt_and_says_who_to_stop(settings, out
     assert len(s.effects.callbacks) == kinds.count("callback")
     # the next look is never in the past
     assert f.next_at is None or f.next_at >= NOW
+
+
+def test_what_the_debtor_asked_on_a_reclaimed_call_is_honoured(cadence, rules):
+    """A worker died while a call ran; the PBX (the IVR's record) says the debtor asked to
+    stop: the opt-out is written as for any call, never lost with the worker."""
+    plan = call_plan(cadence, rules)
+    existing = placed(plan)
+    pbx = CallResult(Outcome.ANSWERED_VERIFIED, actions=(IvrAction("opt_out", {"channel": "voice"}),))
+    s = settle_reclaimed(Ref(), state(history=(existing,)), existing, pbx, NOW, cadence)
+    (stop,) = s.effects.suppressions
+    assert (stop.number, stop.channel, stop.reason) == (NUMBER, Channel.VOICE, SuppressionReason.OPT_OUT)
+    assert [k for k, _ in s.effects.audit] == ["suppress"]
+    unknown = settle_reclaimed(Ref(), state(history=(existing,)), existing, None, NOW, cadence)
+    assert not unknown.effects.suppressions and unknown.finish.attempt.outcome is Outcome.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("outcome", "asked"),
+    [
+        (Outcome.ANSWERED_VERIFIED, True),
+        (Outcome.ANSWERED_UNVERIFIED, False),  # a payment-link action without a verified debtor
+        (Outcome.THIRD_PARTY, False),
+        (Outcome.VOICEMAIL, False),
+    ],
+)
+def test_only_a_verified_debtor_gets_the_payment_link(outcome, asked):
+    from dialer.rules.settle import asked_for_payment_link
+
+    assert asked_for_payment_link(CallResult(outcome, actions=(IvrAction("payment_link"),))) is asked
+    assert not asked_for_payment_link(CallResult(outcome))

@@ -343,3 +343,26 @@ def test_a_keyword_with_another_word_is_not_an_opt_out(pair, other):
 def test_non_ascii_signatures_are_refused_not_raised():
     assert not verify_regua_signature("shared", b"{}", "sha256=王")
     assert not verify_shared_token("token", "tokén")
+
+
+async def test_an_opt_out_is_recorded_by_a_process_without_an_sms_gateway(redis_url, settings):
+    """An API-only process takes the webhook: the number is suppressed at once; only the
+    confirmation waits for a process that can send it."""
+    from datetime import datetime
+
+    from dialer.domain import Channel
+    from dialer.runtime import operations
+    from dialer.store import Store
+    from sms_gateway.webhooks import InboundMessage
+
+    store = await Store.connect(redis_url)
+    try:
+        now = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
+        out = await operations.sms_reply(
+            store, None, settings, now, InboundMessage("twilio", "+5511987654321", "SAIR")
+        )
+        assert out["opt_out"] is True and out["confirmation_sent"] is False
+        found = await store.suppressions(["+5511987654321"])
+        assert [s.channel for s in found["+5511987654321"]] == [Channel.SMS]
+    finally:
+        await store.close()

@@ -97,6 +97,7 @@ async def suppress(args: argparse.Namespace, ctx: Context) -> int:
                 read_suppression_file(fh, args.source, timedelta(days=args.effective_after_days)),
                 now,
                 actor,
+                file=args.file,
                 source=args.source,
                 effective_after_days=args.effective_after_days,
                 on_rejected=writer.writerow if writer else None,
@@ -105,7 +106,7 @@ async def suppress(args: argparse.Namespace, ctx: Context) -> int:
         if errors_fh:
             errors_fh.close()
     if args.json:
-        print_json({"file": args.file, **result.as_dict()})
+        print_json(result.as_dict())
     else:
         print(
             f"{args.file}: {result.imported} numbers imported into the suppression list as {args.source!r}, "

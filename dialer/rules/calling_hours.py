@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import assert_never
 
 from dialer.domain import CLOSED, DAY_KEYS, Channel, Interval, WeeklyWindows, format_day, parse_day, weekly
@@ -119,4 +119,13 @@ def next_open_on(day: date, windows: WeeklyWindows, tz: tzinfo, after: datetime 
             if after is not None and after_secs >= start:
                 return after
             return at_local(day, start, tz)
+    return None
+
+
+def open_until(local: datetime, windows: WeeklyWindows) -> datetime | None:
+    """The end of the window open at ``local`` (aware, in the debtor's zone); None if closed."""
+    secs = seconds_of_day(local)
+    for start, end in windows[local.weekday()]:
+        if start <= secs < end:
+            return at_local(local.date(), end, local.tzinfo or UTC)
     return None

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from dialer.domain import Account, Attempt, Channel, Contact, Decision, Outcome, Phone, PhoneType, Suppression
 from dialer.rules.cadence import Cadence, Step, next_step
 from dialer.rules.local_time import locate
-from dialer.rules.policy import Policy, decide
+from dialer.rules.policy import Policy, allowed_until, decide
 
 FALLBACK_SUFFIX = "~sms"
 
@@ -42,6 +42,7 @@ class PlanContact:
     attempt: int = 1
     fallback_for: str | None = None  # the voice step this SMS is the fallback of
     note: str = ""
+    until: datetime | None = None  # the time rules allow it until then (policy.allowed_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,10 @@ def plan_account(
         account, phones, nxt.step.channel, history, suppressions, now, policy
     )
     if phone is not None:
-        return PlanContact(nxt.step, nxt.step.channel, phone, tuple(decisions), attempt=nxt.attempt)
+        channel = nxt.step.channel
+        # a call may wait for a trunk: say until when the rules allow it
+        until = allowed_until(Contact(account, phone, channel), now, policy) if channel.is_call else None
+        return PlanContact(nxt.step, channel, phone, tuple(decisions), attempt=nxt.attempt, until=until)
     if earliest is not None:
         return PlanLater(
             nxt.step,

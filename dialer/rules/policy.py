@@ -205,6 +205,22 @@ def decide(contact: Contact, history: Sequence[Attempt], now: datetime, policy: 
     )
 
 
+def allowed_until(contact: Contact, now: datetime, policy: Policy) -> datetime:
+    """For a contact ``decide()`` allows at ``now``: the instant the time rules stop allowing
+    it — its window's close or the end of the debtor's local day (caps and holidays are per
+    day), the earliest over every candidate zone. A call that waited for a trunk past this
+    instant is not placed; the worker decides again."""
+    account = contact.account
+    loc = locate(contact.phone.number, account.region, account.timezone)
+    windows = policy.packs[loc.country].windows(loc.region, contact.channel)
+    ends: list[datetime] = []
+    for tz in loc.tzinfos:
+        local = now.astimezone(tz)
+        ends.append(calling_hours.open_until(local, windows) or now)
+        ends.append(calling_hours.at_local(local.date() + timedelta(days=1), 0, tz))
+    return min(ends)
+
+
 def _earliest_common(now: datetime, rules: Sequence[_ZoneRules]) -> datetime | None:
     """The first instant >= now at which every zone's time rules pass (fixpoint)."""
     if len(rules) == 1:

@@ -5,11 +5,13 @@ attempt reclaimed from a dead worker), one of the ``settle_*`` functions says ev
 it implies: the attempt as recorded, the suppressions it causes, the callback the debtor
 asked for, the SMS fallback a missed call triggers, the timeline events, the counters and
 the next wake-up. The worker carries the result out (``Store.finish_many`` and
-``Store.write_effects``) as soon as that contact ends; it decides nothing itself.
+``Store.write_effects``) as soon as that contact ends — a call when it hangs up, the SMS
+of one batch when the gateway has answered for the batch; it decides nothing itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol, assert_never
@@ -307,33 +309,41 @@ def settle_reclaimed(
     result: CallResult | None,
     now: datetime,
     cadence: Cadence,
-) -> Finish:
+    effects: Effects | None = None,
+) -> Settlement:
     """An entry whose attempt a worker claimed and then died: never redo it; record what
-    the PBX says became of it (``result``), else ``unknown``."""
+    the PBX says became of it (``result``: its outcome and what the debtor asked for on
+    the call — an opt-out, a wrong number, a callback — are honoured), else ``unknown``."""
+    if effects is None:
+        effects = Effects()
     outcome = existing.outcome
     detail = "reclaimed"
+    now_iso = now.isoformat()
+    events: list[dict[str, Any]] = []
+    stats: dict[str, int] = {"reclaimed": 1}
     if outcome is Outcome.PLACED:
         outcome = result.outcome if result else Outcome.UNKNOWN
         detail = "reclaimed after a worker died; " + ("outcome from the PBX" if result else "outcome unknown")
     final = _with_outcome(existing, outcome)
+    events.append(
+        {"at": now_iso, "kind": "reconciled", "attempt": final.attempt_id, "outcome": outcome, "note": detail}
+    )
+    stats[f"outcome:{outcome}"] = 1
+    if result is not None and existing.outcome is Outcome.PLACED:
+        _implications(
+            ref, existing.phone, outcome, result.actions, None, None, now_iso, events, stats, effects
+        )
     history = [a for a in state.history if a.attempt_id != final.attempt_id] + [final]
-    return Finish(
+    finish = Finish(
         ref.campaign,
         ref.account_id,
         ref.entry_id,
         attempt=final,
         next_at=next_wake(state.account, state.phones, history, state.fallback, now, cadence),
-        stats={"reclaimed": 1, f"outcome:{outcome}": 1},
-        events=[
-            {
-                "at": now.isoformat(),
-                "kind": "reconciled",
-                "attempt": final.attempt_id,
-                "outcome": outcome,
-                "note": detail,
-            }
-        ],
+        stats=stats,
+        events=events,
     )
+    return Settlement(finish, effects)
 
 
 def _with_outcome(a: Attempt, outcome: Outcome) -> Attempt:
@@ -426,49 +436,8 @@ def settle_contact(
         }
     )
     stats = {f"outcome:{outcome}": 1, f"attempts:{plan.channel}": 1}
-    stops: list[Suppression] = []
-    if outcome is Outcome.INVALID_NUMBER:
-        stops.append(Suppression(number, SuppressionReason.INVALID_NUMBER, None, None, f"call:{campaign}"))
-    if provider_stop is not None:
-        stops.append(provider_stop)
-    for action in actions:  # what the person asked for
-        match action.kind:
-            case "wrong_number":
-                stops.append(
-                    Suppression(number, SuppressionReason.WRONG_NUMBER, None, None, f"ivr:{campaign}")
-                )
-            case "opt_out":
-                channel = Channel(action.data.get("channel", "voice"))
-                stops.append(Suppression(number, SuppressionReason.OPT_OUT, channel, None, f"ivr:{campaign}"))
-            case "callback":
-                effects.callbacks.append(
-                    {
-                        "campaign": campaign,
-                        "account_id": ref.account_id,
-                        "phone": number,
-                        "window": action.data.get("window", ""),
-                        "requested_at": now_iso,
-                    }
-                )
-                stats["callbacks"] = stats.get("callbacks", 0) + 1
-            case "payment_link":
-                if isinstance(ended, CallEnded) and ended.payment_link is not None:
-                    events.append(ended.payment_link)
-                stats["payment_links"] = stats.get("payment_links", 0) + 1
-        events.append({"at": now_iso, "kind": "action", "action": action.kind, **action.data})
-    for s in stops:
-        effects.suppressions.append(s)
-        events.append(
-            {
-                "at": now_iso,
-                "kind": "suppressed",
-                "phone": s.number,
-                "channel": s.channel.value if s.channel else "*",
-                "reason": s.reason.value,
-            }
-        )
-        effects.audit.append(suppression_event(s, campaign=campaign, account=ref.account_id))
-
+    payment_link = ended.payment_link if isinstance(ended, CallEnded) else None
+    _implications(ref, number, outcome, actions, provider_stop, payment_link, now_iso, events, stats, effects)
     history = [a for a in state.history if a.attempt_id != final.attempt_id] + [final]
     fallback_op, fallback = "", state.fallback
     if plan.fallback_for:
@@ -490,6 +459,67 @@ def settle_contact(
         events=events,
     )
     return Settlement(finish, effects)
+
+
+def _implications(
+    ref: EntryRef,
+    number: str,
+    outcome: Outcome,
+    actions: Sequence[IvrAction],
+    provider_stop: Suppression | None,
+    payment_link: dict[str, Any] | None,
+    now_iso: str,
+    events: list[dict[str, Any]],
+    stats: dict[str, int],
+    effects: Effects,
+) -> None:
+    """What the outcome itself and what the person asked for imply: suppressions (an
+    unallocated number, a wrong number, an opt-out, an unsubscribe at the SMS provider),
+    a callback request, the payment link's timeline event — each on the timeline and the
+    suppressions in the audit."""
+    campaign = ref.campaign
+    stops: list[Suppression] = []
+    if outcome is Outcome.INVALID_NUMBER:
+        stops.append(Suppression(number, SuppressionReason.INVALID_NUMBER, None, None, f"call:{campaign}"))
+    if provider_stop is not None:
+        stops.append(provider_stop)
+    for action in actions:
+        match action.kind:
+            case "wrong_number":
+                stops.append(
+                    Suppression(number, SuppressionReason.WRONG_NUMBER, None, None, f"ivr:{campaign}")
+                )
+            case "opt_out":
+                channel = Channel(action.data.get("channel", "voice"))
+                stops.append(Suppression(number, SuppressionReason.OPT_OUT, channel, None, f"ivr:{campaign}"))
+            case "callback":
+                effects.callbacks.append(
+                    {
+                        "campaign": campaign,
+                        "account_id": ref.account_id,
+                        "phone": number,
+                        "window": action.data.get("window", ""),
+                        "requested_at": now_iso,
+                    }
+                )
+                stats["callbacks"] = stats.get("callbacks", 0) + 1
+            case "payment_link":
+                if payment_link is not None:
+                    events.append(payment_link)
+                stats["payment_links"] = stats.get("payment_links", 0) + 1
+        events.append({"at": now_iso, "kind": "action", "action": action.kind, **action.data})
+    for s in stops:
+        effects.suppressions.append(s)
+        events.append(
+            {
+                "at": now_iso,
+                "kind": "suppressed",
+                "phone": s.number,
+                "channel": s.channel.value if s.channel else "*",
+                "reason": s.reason.value,
+            }
+        )
+        effects.audit.append(suppression_event(s, campaign=campaign, account=ref.account_id))
 
 
 def _provider_opt_out(number: str, source: str) -> Suppression:
@@ -516,5 +546,8 @@ def _text_outcome(ended: TextEnded) -> tuple[Outcome, dict[str, Any]]:
 
 
 def asked_for_payment_link(result: CallResult) -> bool:
-    """The verified debtor asked, on this call, for the payment link by SMS."""
-    return any(a.kind == "payment_link" for a in result.actions)
+    """The verified debtor asked, on this call, for the payment link by SMS (only a call
+    that ended with a verified conversation can carry that request)."""
+    return result.outcome is Outcome.ANSWERED_VERIFIED and any(
+        a.kind == "payment_link" for a in result.actions
+    )

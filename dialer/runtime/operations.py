@@ -1,10 +1,12 @@
 """The use cases that change what Régua may do, written once for every caller.
 
-The CLI, the HTTP API, the SMS webhooks (and SMPP) and the worker all suppress numbers,
-lift suppressions, set an account's status and honour an SMS opt-out through these
-functions, so each is audited in one shape:
+The CLI, the HTTP API and the SMS webhooks (and SMPP) suppress numbers, lift
+suppressions, set an account's status and honour an SMS opt-out through these functions;
+the worker writes the suppressions a call implies in its batched effects with the same
+audit event (``rules.audit.suppression_event``). One shape each:
 
     kind "suppress"        data {number, channel, reason, source, [campaign, account, keyword]}
+    kind "suppress_import" data {file, source, imported, rejected, effective_after_days}
     kind "unsuppress"      data {number, channel, removed}
     kind "account_status"  data {account, status, campaigns, [note]}
     kind "sms_inbound"     data {from, keyword, length}
@@ -23,6 +25,7 @@ from typing import Any
 
 from dialer.domain import AccountStatus, Channel, Suppression, SuppressionReason
 from dialer.errors import SmsError
+from dialer.rules.audit import suppression_event
 from dialer.rules.local_time import number_country
 from dialer.settings import Settings
 from dialer.store import Store
@@ -35,20 +38,6 @@ CONFIRMATION = {
     "BR": "Pronto: você não receberá mais mensagens deste número. Dúvidas: {callback_number}.",
     "US": "You are unsubscribed and will receive no more messages. Questions: {callback_number}.",
 }
-
-
-def suppression_event(s: Suppression, **context: str) -> tuple[str, dict[str, Any]]:
-    """The audit event of one suppression (``context``: campaign, account, keyword …)."""
-    return (
-        "suppress",
-        {
-            "number": s.number,
-            "channel": s.channel.value if s.channel else "*",
-            "reason": s.reason.value,
-            "source": s.source,
-            **context,
-        },
-    )
 
 
 async def suppress(
@@ -66,6 +55,7 @@ async def unsuppress(store: Store, number: str, channel: Channel | None, now: da
 
 @dataclass(frozen=True, slots=True)
 class ImportSummary:
+    file: str
     source: str
     imported: int
     rejected: int
@@ -73,6 +63,7 @@ class ImportSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "file": self.file,
             "source": self.source,
             "imported": self.imported,
             "rejected": self.rejected,
@@ -86,6 +77,7 @@ async def import_suppressions(
     now: datetime,
     actor: str,
     *,
+    file: str,
     source: str,
     effective_after_days: int,
     on_rejected: Any = None,
@@ -109,7 +101,7 @@ async def import_suppressions(
     if chunk:
         imported += len(chunk)
         await store.suppress(chunk, now, actor)
-    summary = ImportSummary(source, imported, rejected, effective_after_days)
+    summary = ImportSummary(file, source, imported, rejected, effective_after_days)
     await store.audit_global(now, actor, "suppress_import", summary.as_dict())
     return summary
 
@@ -130,10 +122,11 @@ async def set_account_status(
 
 
 async def sms_reply(
-    store: Store, sms: SmsGateway, settings: Settings, now: datetime, message: InboundMessage
+    store: Store, sms: SmsGateway | None, settings: Settings, now: datetime, message: InboundMessage
 ) -> dict[str, Any]:
     """A debtor's SMS reply: every reply is audited; an opt-out keyword suppresses SMS to that
-    number at once (and calls, with ``policy.sms_opt_out_stops_calls``) and is confirmed once."""
+    number at once (and calls, with ``policy.sms_opt_out_stops_calls``) and is confirmed once
+    (not by a process without an SMS gateway: the suppression never waits for it)."""
     try:
         country = number_country(message.from_number)
     except Exception:  # a number outside our packs: treat as Brazilian for the keywords
@@ -158,14 +151,18 @@ async def sms_reply(
     text = CONFIRMATION.get(country, CONFIRMATION["BR"]).format(
         callback_number=settings.company.callback_number
     )
-    try:
-        # the key is the number: whatever the person sends again, one confirmation at most
-        result = await sms.send(
-            SmsMessage(message.from_number, text, f"optout:{message.from_number}", "", "none")
-        )
-        confirmed = not result.duplicate
-    except SmsError as exc:
-        log.warning("opt-out confirmation to %s not sent: %s", message.from_number[:-4] + "****", exc)
+    masked = message.from_number[:-4] + "****"
+    if sms is None:
+        log.warning("opt-out of %s recorded; this process has no SMS gateway to confirm it", masked)
+    else:
+        try:
+            # the key is the number: whatever the person sends again, one confirmation at most
+            result = await sms.send(
+                SmsMessage(message.from_number, text, f"optout:{message.from_number}", "", "none")
+            )
+            confirmed = not result.duplicate
+        except SmsError as exc:
+            log.warning("opt-out confirmation to %s not sent: %s", masked, exc)
     return {
         "opt_out": True,
         "keyword": keyword,

@@ -55,6 +55,8 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         url = settings.service.redis_url or stack.enter_context(embedded_redis(settings.service.data_dir))
         store = await Store.connect(url)
         try:
+            for old in await store.migrate_legacy_keys():
+                log.warning("renamed Redis key %s (written by an earlier version)", old)
             yield store
         finally:
             await store.close()

@@ -27,13 +27,13 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, assert_never
 
 from dialer.clock import Clock
-from dialer.domain import Attempt, CallResult, Channel, Outcome
+from dialer.domain import Attempt, CallResult, Channel, Outcome, Suppression
 from dialer.errors import SmsPermanent, SmsRetryable, StoreError, TelephonyDown
 from dialer.formats import payment_links as pl
 from dialer.rules.cadence import Cadence
@@ -55,6 +55,7 @@ from dialer.rules.settle import (
     settle_reclaimed,
     settle_unclaimed,
 )
+from dialer.runtime.result_writer import ResultWriter
 from dialer.settings import Settings
 from dialer.store import AccountState, Store, WorkItem
 from dialer.telephony.base import CallRequest, Telephony
@@ -90,84 +91,7 @@ class _Job:
     attempt: Attempt
     day: tuple[str, Channel, date] | None = None  # the per-phone daily counter it was counted on
     link: tuple[str, str, str] | None = None  # (link id, campaign, account) of a payment link sent
-
-
-class ResultWriter:
-    """Writes worked entries as their contacts end. Contacts that end in the same moment are
-    settled with one clock reading and go in one write (one ``finish_many`` and one effects
-    pipeline); if Redis is away the write is retried until it succeeds — an outcome is never
-    dropped. ``settle(ended, now, effects)`` turns ended contacts into finishes."""
-
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        actor: str,
-        settle: Callable[[Sequence[tuple[_Job, Ended]], datetime, Effects], list[Finish]],
-    ) -> None:
-        self.store, self.clock, self.actor, self.settle = store, clock, actor, settle
-        self._queue: list[tuple[Sequence[Finish], Sequence[tuple[_Job, Ended]], asyncio.Future[None]]] = []
-        self._task: asyncio.Task[None] | None = None
-        self.ok = True
-
-    async def write(self, finishes: Sequence[Finish] = (), ended: Sequence[tuple[_Job, Ended]] = ()) -> None:
-        """Write these (settling the ended contacts), with whatever else ends now; returns once done."""
-        if not finishes and not ended:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((finishes, ended, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # contacts ending in this tick join the write
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                effects = Effects()
-                finishes: list[Finish] = []
-                ended: list[tuple[_Job, Ended]] = []
-                for f, e, _ in batch:
-                    finishes += f
-                    ended += e
-                if ended:
-                    finishes += self.settle(ended, self.clock.now(), effects)
-                await self._write(finishes, effects)
-            except BaseException as exc:  # a bug (or cancellation): the callers must know
-                for *_, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            for *_, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
-
-    async def _write(self, finishes: list[Finish], effects: Effects) -> None:
-        for f in finishes:  # every timeline event says who did it
-            for event in f.events:
-                event.setdefault("actor", self.actor)
-        delay = 0.5
-        # anything due within a scheduler's longest nap (5 s of real time) wakes the schedulers
-        soon = self.clock.now() + timedelta(seconds=5 / self.clock.wall_seconds(1.0))
-        pending: Effects | None = effects
-        while True:
-            try:
-                if pending:  # suppressions first: nothing rescheduled may miss them
-                    await self.store.write_effects(pending, self.clock.now(), self.actor)
-                pending = None
-                await self.store.finish_many(finishes)
-                if any(f.next_at is not None and f.next_at <= soon for f in finishes):
-                    await self.store.wake()  # schedulers may be asleep until later than that
-                self.ok = True
-                return
-            except StoreError as exc:
-                self.ok = False
-                log.warning("could not record %d results (%s); retrying in %.1fs", len(finishes), exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+    suppressions: tuple[Suppression, ...] = ()  # the phone's, as read with the batch
 
 
 class Worker:
@@ -195,7 +119,9 @@ class Worker:
         self.clock = clock
         self.consumer = consumer or default_consumer_name()
         self.config = config or WorkerConfig()
-        self.writer = ResultWriter(store, clock, f"worker:{self.consumer}", self._settle_ended)
+        self.writer: ResultWriter[_Job] = ResultWriter(
+            store, clock, f"worker:{self.consumer}", self._settle_ended
+        )
         self._sem = asyncio.Semaphore(self.config.concurrency)
         self._in_flight: dict[str, WorkItem] = {}
         self._campaigns: list[str] = []
@@ -353,6 +279,7 @@ class Worker:
         states = await self.store.load_accounts(campaign, [it.account_id for it in items])
         suppressions = await self.store.suppressions(p.number for s in states if s for p in s.phones)
         finishes: list[Finish] = []
+        effects = Effects()
         jobs: list[_Job] = []
         for it, st in zip(items, states, strict=True):
             if st is None:  # deleted meanwhile
@@ -363,7 +290,7 @@ class Worker:
                 (a for a in st.history if a.attempt_id == own and a.outcome is Outcome.PLACED), None
             )
             if placed is not None:  # this entry's worker died mid-contact: settle it, never redo it
-                finishes.append(await self._reconcile(it, st, placed, now))
+                finishes.append(await self._reconcile(it, st, placed, now, effects))
                 continue
             plan = plan_account(
                 st.account, st.phones, st.history, st.fallback, suppressions, now, self.policy, self.cadence
@@ -372,16 +299,16 @@ class Worker:
                 attempt = Attempt(
                     it.account_id, plan.phone.number, plan.channel, now, Outcome.PLACED, own, plan.step.id
                 )
-                jobs.append(_Job(it, st, plan, attempt))
+                jobs.append(_Job(it, st, plan, attempt, suppressions=suppressions.get(plan.phone.number, ())))
             else:
                 finishes.append(settle_no_contact(it, plan, now))
         if jobs:
-            await asyncio.gather(self.writer.write(finishes), self._contact(jobs, now))
+            await asyncio.gather(self.writer.write(finishes, effects=effects), self._contact(jobs, now))
         else:
-            await self.writer.write(finishes)
+            await self.writer.write(finishes, effects=effects)
 
     async def _reconcile(
-        self, item: WorkItem, state: AccountState, existing: Attempt, now: datetime
+        self, item: WorkItem, state: AccountState, existing: Attempt, now: datetime, effects: Effects
     ) -> Finish:
         """A reclaimed entry whose attempt was claimed by a worker that died: never dial twice."""
         result: CallResult | None = None
@@ -393,7 +320,7 @@ class Worker:
                     result = None
                 case _:
                     assert_never(existing.channel)
-        return settle_reclaimed(item, state, existing, result, now, self.cadence)
+        return settle_reclaimed(item, state, existing, result, now, self.cadence, effects).finish
 
     async def _contact(self, jobs: list[_Job], now: datetime) -> None:
         campaign = jobs[0].item.campaign
@@ -402,12 +329,13 @@ class Worker:
         )
         to_run: list[_Job] = []
         finishes: list[Finish] = []
+        effects = Effects()
         for job, claim in zip(jobs, claims, strict=True):
             if claim.status == "new":
                 to_run.append(job)
             elif claim.status == "exists":
                 assert claim.existing is not None
-                finishes.append(await self._reconcile(job.item, job.state, claim.existing, now))
+                finishes.append(await self._reconcile(job.item, job.state, claim.existing, now, effects))
             else:  # stale history or another attempt holds the account: look again shortly
                 finishes.append(settle_unclaimed(job.item, claim.status, now))
         if to_run:
@@ -422,7 +350,7 @@ class Worker:
                     texts.append(job)
                 case _:
                     assert_never(job.plan.channel)
-        work = [self.writer.write(finishes), *(self._call(job) for job in calls)]
+        work = [self.writer.write(finishes, effects=effects), *(self._call(job) for job in calls)]
         if texts:
             work.append(self._text(texts))
         await asyncio.gather(*work)
@@ -484,19 +412,20 @@ class Worker:
             plan.phone,
             plan.step.id,
             self._language(job),
+            plan.until,
         )
         ended: Ended
         async with self._sem:
             try:
                 result = await self.telephony.place_call(request)
-            except TelephonyDown as exc:
+            except (TelephonyDown, StoreError) as exc:  # not placed: the step is tried again later
                 ended = NotPlaced(str(exc))
             except Exception as exc:  # a backend bug must not lose the entry
                 log.exception("voice backend failed on %s", attempt.attempt_id)
                 ended = CallEnded(CallResult(Outcome.FAILED, detail=f"backend error: {exc}"))
             else:
                 ended = CallEnded(result)
-        if isinstance(ended, CallEnded) and asked_for_payment_link(ended.result):
+        if isinstance(ended, CallEnded) and asked_for_payment_link(ended.result) and self._may_text(job):
             ended = await self._send_payment_link(job, ended)
         await self.writer.write(ended=[(job, ended)])
 
@@ -524,6 +453,7 @@ class Worker:
                     )
                 )
                 sending.append((job, text))
+        failure: BaseException | None = None
         if messages:
             results = await send_all(self.sms, messages)
             for (job, text), result in zip(sending, results, strict=True):
@@ -539,10 +469,20 @@ class Worker:
                         )
                     )
                 elif isinstance(result, BaseException):
-                    raise result  # Redis or a bug: the batch stays pending and is worked again
+                    failure = failure or result  # Redis or a bug: whether it left is unknown
                 else:
                     done.append((job, TextEnded(text, sent=result)))
-        await self.writer.write(ended=done)
+        await self.writer.write(ended=done)  # what is known is written, whatever failed
+        if failure is not None:
+            # those entries stay claimed and pending: the next worker reconciles them as
+            # unknown (the ledger never sends an attempt twice), never as a new text
+            raise failure
+
+    def _may_text(self, job: _Job) -> bool:
+        """A backstop before the full-level SMS: the debtor verified on this call, and the
+        number is not suppressed for SMS (as read at the batch's start)."""
+        number, now = job.plan.phone.number, self.clock.now()
+        return not any(s.applies(number, Channel.SMS, now) for s in job.suppressions)
 
     async def _send_payment_link(self, job: _Job, ended: CallEnded) -> CallEnded:
         """The verified debtor asked for it on this call: a full-level SMS is allowed, now."""
@@ -559,7 +499,9 @@ class Worker:
         message = SmsMessage(job.plan.phone.number, text, job.attempt.attempt_id + ":pay", campaign, "full")
         try:
             result = await self.sms.send(message)
-        except (SmsRetryable, SmsPermanent) as exc:
+        except Exception as exc:  # refused, throttled, Redis away or a bug: the call's outcome stands
+            if not isinstance(exc, (SmsRetryable, SmsPermanent)):
+                log.exception("payment link for %s not sent", job.attempt.attempt_id)
             failed: dict[str, Any] = {
                 "at": now.isoformat(),
                 "kind": "sms_failed",

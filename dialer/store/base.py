@@ -3,7 +3,8 @@
 Redis errors never leave the store as redis-py's: a connection refused, reset or timed
 out becomes ``StoreUnavailable`` (the caller backs off and retries), anything else Redis
 refuses becomes ``StoreError``. ``StoreBase.__init_subclass__`` wraps every public
-coroutine and async generator of the store's classes, so no method can forget.
+coroutine and async generator of the store's classes (``WakeListener`` maps its own), so
+no method needs to remember (``Store.connect`` raises ``StoreUnavailable`` itself).
 """
 
 from __future__ import annotations

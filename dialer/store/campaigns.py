@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from dialer.errors import InputError, UnknownCampaign
 from dialer.store import keys
@@ -204,7 +204,7 @@ class WakeListener:
         """Wait up to ``seconds`` for a wake-up; whether one came."""
         try:
             msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
-        except (ResponseError, OSError, ConnectionError) as exc:
+        except (RedisError, OSError) as exc:
             raise mapped_error(exc) from exc
         return msg is not None
 

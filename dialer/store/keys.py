@@ -120,3 +120,20 @@ def phone_day(number: str, channel: str, day: date) -> str:
 def sms_rate_bucket(lane: str, provider: str) -> str:
     """A provider's shared token bucket (its rate is per account, not per process)."""
     return f"{PREFIX}:sms:rate:{lane}:{provider}"
+
+
+#: Keys renamed when the global records took their hash tags (a Redis written by an earlier
+#: version is migrated at start: ``Store.migrate_legacy_keys``).
+LEGACY = {
+    f"{PREFIX}:campaigns": CAMPAIGNS,
+    f"{PREFIX}:suppress": SUPPRESS,
+    f"{PREFIX}:audit": AUDIT,
+    f"{PREFIX}:callbacks": CALLBACKS,
+    f"{PREFIX}:links": LINKS,
+    f"{PREFIX}:config:overlay": CONFIG_OVERLAY,
+    f"{PREFIX}:config:version": CONFIG_VERSION,
+    f"{PREFIX}:prompts:overrides": PROMPT_OVERRIDES,
+    f"{PREFIX}:prompts:version": PROMPT_VERSION,
+    f"{PREFIX}:sms:sent": SMS_SENT,
+    f"{PREFIX}:sms:outbox": OUTBOX,
+}

@@ -117,13 +117,21 @@ return out
 FINISH = r"""
 -- KEYS: schedule, work, stats, series, then (account hash, events list) per entry
 -- ARGV: group, hour bucket, then (attempt, packed, entry, account, score, fb, stats, events) per entry
+-- Returns the positions (1-based) of the entries refused because their keys hold another
+-- type: a refused entry writes nothing (a script's writes are not undone on an error, so
+-- every entry is checked before its first write), the others are written.
 local group, bucket = ARGV[1], ARGV[2]
 local n = (#KEYS - 4) / 2
+local refused = {}
 for i = 1, n do
   local acct, events = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local o = 2 + 8 * (i - 1)
   local attempt, packed, entry, account = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
   local score, fb, stats, evs = ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
+  local ta, te = redis.call('TYPE', acct)['ok'], redis.call('TYPE', events)['ok']
+  if (ta ~= 'hash' and ta ~= 'none') or (te ~= 'list' and te ~= 'none') then
+    refused[#refused + 1] = i
+  else
   if attempt ~= '' then
     if packed == '' then
       redis.call('HDEL', acct, 'h:' .. attempt)  -- the contact was never made
@@ -155,8 +163,9 @@ for i = 1, n do
     if string.sub(k, 1, 8) == 'outcome:' then redis.call('HINCRBY', KEYS[4], bucket .. '|' .. k, v) end
   end
   if evs ~= '' then redis.call('RPUSH', events, evs) end
+  end
 end
-return n
+return refused
 """
 
 TRANSITION = """

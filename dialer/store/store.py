@@ -24,7 +24,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import DataError
 
-from dialer.errors import StoreUnavailable
+from dialer.errors import StoreError, StoreUnavailable
+from dialer.store import keys
 from dialer.store.accounts import AccountStore
 from dialer.store.base import safe_url
 from dialer.store.channels import ChannelStore
@@ -97,3 +98,27 @@ class Store(AccountStore, HandoffStore, ChannelStore):
             return bool(await self._r.ping())
         except Exception:  # any failure to answer is "down"
             return False
+
+    async def migrate_legacy_keys(self) -> list[str]:
+        """Rename the keys an earlier version wrote under other names (the suppression list,
+        the audit, the SMS ledger …): nothing a company recorded is lost by an upgrade.
+        Returns what was renamed. Refuses to guess when both names hold data."""
+        async with self._r.pipeline(transaction=False) as p:
+            for old, new in keys.LEGACY.items():
+                p.exists(old)
+                p.exists(new)
+            found = await p.execute()
+        renamed, clashes = [], []
+        for i, (old, new) in enumerate(keys.LEGACY.items()):
+            has_old, has_new = found[2 * i], found[2 * i + 1]
+            if has_old and not has_new:
+                await self._r.rename(old, new)
+                renamed.append(old)
+            elif has_old and has_new:
+                clashes.append(f"{old} and {new}")
+        if clashes:
+            raise StoreError(
+                "both the old and the new names hold data: " + "; ".join(clashes) + ". Keep the one to "
+                "keep (e.g. RENAME the old one over the new one with redis-cli) and start again."
+            )
+        return renamed

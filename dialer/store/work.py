@@ -122,8 +122,10 @@ class WorkStore(StoreBase):
             out.append(Claim(str(status), found))
         return out
 
-    async def finish_many(self, finishes: Sequence[Finish]) -> None:
-        """Write every result of a batch: one script call per campaign."""
+    async def finish_many(self, finishes: Sequence[Finish]) -> list[Finish]:
+        """Write every result of a batch: one script call per campaign. Returns the finishes
+        Redis refused (their account's keys hold another type: nothing of them is written)."""
+        refused: list[Finish] = []
         by_campaign: dict[str, list[Finish]] = {}
         for f in finishes:
             by_campaign.setdefault(f.campaign, []).append(f)
@@ -143,9 +145,12 @@ class WorkStore(StoreBase):
                     "".join(f"{name}\x1f{value}\x1f" for name, value in f.stats.items()),
                     event_json(f.events) if f.events else "",  # one list element per entry
                 ]
-            await self._finish(keys=keys_, args=args)
+            refused += [items[int(i) - 1] for i in await self._finish(keys=keys_, args=args)]
+        return refused
 
     async def write_effects(self, effects: Effects, now: datetime, actor: str) -> None:
+        """Suppressions, audit, callbacks, payment links and the SMS index of a batch, in one
+        pipeline (``effects.uncount`` is not written here: see ``uncount_phone_days``)."""
         if not effects:
             return
         async with self._r.pipeline(transaction=False) as p:
@@ -170,8 +175,6 @@ class WorkStore(StoreBase):
                         link: f"{campaign}\x1f{account_id}" for link, campaign, account_id in effects.links
                     },
                 )
-            for number, channel, day in effects.uncount:  # contacts counted but never made
-                p.decr(keys.phone_day(number, channel, day))
             if effects.sms:  # one hash a day: one command for the whole batch, kept 30 days
                 day_key = f"{keys.SMS_MESSAGE}{now.date().isoformat()}"
                 p.hset(

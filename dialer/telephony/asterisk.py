@@ -29,7 +29,7 @@ import panoramisk.actions
 
 from dialer.clock import Clock
 from dialer.domain import Outcome
-from dialer.errors import AmiLoginFailed, ConfigError, TelephonyDown
+from dialer.errors import AmiLoginFailed, ConfigError, StoreError, TelephonyDown
 from dialer.rules.call_outcome import classify
 from dialer.settings import Settings, TrunkSettings
 from dialer.store import Store
@@ -170,6 +170,8 @@ class AsteriskTelephony:
         _, trunk = self._pick()  # fail fast when no server is up
         await self._pace(request, trunk)
         try:
+            if request.not_after is not None and self.clock.now() >= request.not_after:
+                raise TelephonyDown("the calling window closed while the call waited for a trunk: not placed")
             # after pacing, so calls spread by the capacity free *now*; counted at once
             server, trunk = self._pick()
         except TelephonyDown:
@@ -191,7 +193,10 @@ class AsteriskTelephony:
             if call.action_key:
                 self.by_action.pop(call.action_key, None)
             server.active_calls = max(0, server.active_calls - 1)
-            await self.pacer.release(trunk.name, request.campaign, request.attempt_id)
+            try:
+                await self.pacer.release(trunk.name, request.campaign, request.attempt_id)
+            except StoreError as exc:  # the leases lapse by themselves; the call's result stands
+                log.warning("could not release the slots of %s (%s)", request.attempt_id, exc)
 
     async def _originate(
         self, request: CallRequest, call: _Call, server: AmiServer, trunk: TrunkSettings, cid: str
@@ -354,7 +359,13 @@ class AsteriskTelephony:
 
     async def _count_short_call(self, trunk: str, duration: float) -> None:
         day = self.clock.now().strftime("%Y-%m-%d")
-        answered, shorts = await self.store.count_answered_call(day, trunk, duration <= self.cfg.short_call_s)
+        try:
+            answered, shorts = await self.store.count_answered_call(
+                day, trunk, duration <= self.cfg.short_call_s
+            )
+        except StoreError as exc:  # a statistic: the call's result must not wait for it
+            log.warning("short-call counter not updated (%s)", exc)
+            return
         ratio = shorts / max(1, answered)
         self._short_ratio = round(ratio, 4)
         if answered >= 100 and ratio >= self.cfg.short_call_warn_ratio:
@@ -405,6 +416,9 @@ class AsteriskTelephony:
         return CallResult(
             Outcome(ivr["outcome"]),
             amd=ivr.get("amd"),
-            actions=tuple(IvrAction(a["kind"]) for a in ivr.get("actions", [])),
+            actions=tuple(
+                IvrAction(a["kind"], {k: str(v) for k, v in a.items() if k != "kind"})
+                for a in ivr.get("actions", [])
+            ),
             detail="reconciled from the IVR result",
         )

@@ -8,6 +8,7 @@ during the call (verification, keys, actions the debtor asked for) comes back in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from dialer.domain import Account, CallResult, IvrAction, Phone
@@ -23,6 +24,7 @@ class CallRequest:
     phone: Phone
     step_id: str
     language: str = "pt-BR"
+    not_after: datetime | None = None  # the rules allow the call until then: not placed later
 
 
 class Telephony(Protocol):

@@ -72,8 +72,6 @@ async def sms_webhook(request: web.Request) -> web.Response:
         )
         return web.json_response({"receipt": item.status, "matched": found})
     s = services(request)
-    if s.sms is None:  # an API-only process cannot confirm an opt-out: let the provider retry
-        raise web.HTTPServiceUnavailable(reason="no SMS gateway in this process")
     return web.json_response(
         await operations.sms_reply(s.store, s.sms, s.runtime.settings, s.runtime.clock.now(), item)
     )
