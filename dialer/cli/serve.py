@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import sys
 from datetime import datetime
 
@@ -13,11 +14,13 @@ from dialer.clock import SimulatedClock
 from dialer.errors import InputError
 from dialer.formats.campaign_file import RowDefaults
 from dialer.formats.config_file import load_settings
+from dialer.runtime import people
 from dialer.runtime.ingest import load_file
 from dialer.runtime.serve import ServeOptions
 from dialer.runtime.serve import serve as run_service
 from dialer.runtime.wiring import Runtime, open_store, run_async
 from dialer.settings import PROJECT_ROOT
+from dialer.store import Store
 
 SAMPLE_CAMPAIGN = PROJECT_ROOT / "config" / "sample_campaign.csv"
 
@@ -100,11 +103,16 @@ def demo(args: argparse.Namespace) -> int:
                 actor="demo",
             )
             await store.transition("demo", "start", clock.now(), "demo")
+            created = await demo_users(store, clock.now())
         print(
             f"SANDBOX demo: loaded {summary.accepted} contacts from {args.file} "
             f"({summary.rejected} rejected); simulated clock starts {args.start} at x{args.speed:g}"
         )
-        print(f"dashboard: {settings.service.public_url}/  (login in the README)")
+        print(f"console: {settings.service.public_url}/")
+        for name, password in created:
+            print(f"  sign in as {name} / {password}")
+        if not created:
+            print("  sign in with your users (python -m dialer users list)")
         stop = asyncio.Event()
         if args.seconds:
             asyncio.get_running_loop().call_later(args.seconds, stop.set)
@@ -118,6 +126,22 @@ def demo(args: argparse.Namespace) -> int:
         )
 
     return run_async(main())
+
+
+DEMO_USERS = (("admin", "admin"), ("supervisor", "supervisor"), ("operator", "operator"))
+
+
+async def demo_users(store: Store, now: datetime) -> list[tuple[str, str]]:
+    """SANDBOX: an admin, a supervisor and an operator with fresh random passwords, when the
+    store has no users yet (printed once, at the demo's start)."""
+    if await store.count_users():
+        return []
+    created = []
+    for name, role in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        await people.add_user(store, name, role, password, now, "demo")
+        created.append((name, password))
+    return created
 
 
 COMMANDS = (

@@ -96,6 +96,7 @@ class StoreBase:
         self._set_status = register(scripts.SET_STATUS)
         self._pace = register(scripts.PACE_ACQUIRE)
         self._unsuppress = register(scripts.UNSUPPRESS)
+        self._count_failure = register(scripts.COUNT_FAILURE)
         self._outbox_send = register(scripts.OUTBOX_SEND)
         self._sms_claim = register(scripts.SMS_CLAIM)
         self._sms_record = register(scripts.SMS_RECORD)

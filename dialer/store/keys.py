@@ -41,6 +41,8 @@ CONFIG_OVERLAY = f"{GLOBAL}:config:overlay"  # string: the admins' TOML laid ove
 CONFIG_VERSION = f"{GLOBAL}:config:version"  # int: bumped on every accepted change
 PROMPT_OVERRIDES = f"{GLOBAL}:prompts:overrides"  # string: JSON of the admins' prompt edits
 PROMPT_VERSION = f"{GLOBAL}:prompts:version"  # int: bumped on every prompt edit
+USERS = f"{GLOBAL}:users"  # hash: user name -> JSON (role, password hash, language, zone, …)
+TOKENS = f"{GLOBAL}:tokens"  # hash: token id -> JSON (user, secret's hash, label, revoked)
 IVR_REQUEST = f"{PREFIX}:ivr:req:"  # + attempt id: what the IVR needs (set before Originate)
 IVR_RESULT = f"{PREFIX}:ivr:res:"  # + attempt id: what happened in the IVR (read after hang-up)
 SANDBOX_CLOCK = f"{PREFIX}:sandbox:clock"  # string: a running sandbox service's simulated clock
@@ -103,6 +105,25 @@ class CampaignKeys:
     @property
     def account_prefix(self) -> str:
         return f"{self.tag}:a:"
+
+
+def session(digest: str) -> str:
+    """A console session (by the hash of its cookie), with the session's time to live."""
+    return f"{GLOBAL}:session:{digest}"
+
+
+def user_sessions(user: str) -> str:
+    """The sessions a user has open (set of digests): ended together by a disable or logout-all."""
+    return f"{GLOBAL}:user-sessions:{user}"
+
+
+def login_failures(scope: str) -> str:
+    """Failed sign-ins of an account (``user:NAME``) or a client address (``ip:ADDR``)."""
+    return f"{GLOBAL}:login-failures:{scope}"
+
+
+def login_lock(scope: str) -> str:
+    return f"{GLOBAL}:login-lock:{scope}"
 
 
 def trunk_keys(trunk: str) -> tuple[str, str]:

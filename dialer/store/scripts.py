@@ -190,6 +190,16 @@ redis.call('XADD', KEYS[2], '*', 'at', ARGV[2], 'actor', ARGV[3], 'kind', ARGV[4
 return removed
 """
 
+# ---------------------------------------------------------------- signing in
+
+COUNT_FAILURE = """
+-- KEYS: a failure counter; ARGV: the window in seconds. The window starts at the first
+-- failure (Redis 6.2 has no EXPIRE NX).
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
 # ---------------------------------------------------------------- pacing (telephony)
 
 PACE_ACQUIRE = """

@@ -14,7 +14,8 @@ module touches the Redis client or spells a key. Atomicity rules:
   and timeline events are written in one script.
 
 The methods live in one module per concern (``campaigns``, ``work``, ``accounts``,
-``suppressions``, ``handoffs``, ``channels``); ``Store`` is all of them on one client.
+``suppressions``, ``handoffs``, ``channels``, ``people``); ``Store`` is all of them on one
+client.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dialer.store.accounts import AccountStore
 from dialer.store.base import safe_url
 from dialer.store.channels import ChannelStore
 from dialer.store.handoffs import HandoffStore
+from dialer.store.people import PeopleStore
 
 # The asyncio client packs commands in Python; the sync client uses hiredis when it is
 # installed. Our hot path sends long pipelines of scripts: pack them with hiredis too.
@@ -57,7 +59,7 @@ except ImportError:  # pragma: no cover - hiredis is a pinned dependency
     _HiredisConnection = None
 
 
-class Store(AccountStore, HandoffStore, ChannelStore):
+class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore):
     """Typed access to Régua's Redis data."""
 
     @classmethod

@@ -25,14 +25,16 @@ from dialer.web import (
     callbacks,
     campaigns,
     config,
+    console_campaigns,
     health,
     pages,
     pay,
     prompts,
+    render,
     sms_webhooks,
     suppressions,
 )
-from dialer.web.common import ROLE, SERVICES, Handler, RouteTable, Services
+from dialer.web.common import DEFAULT_MAX_BODY, PRINCIPAL, SERVICES, Handler, RouteTable, Services
 from sms_gateway.base import SmsGateway
 
 log = logging.getLogger("regua.api")
@@ -40,7 +42,8 @@ log = logging.getLogger("regua.api")
 #: Every route of the service, by module.
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes,  # /healthz, /metrics, /api/health, /api/short-calls
-    pages.routes,  # /login, /logout, /, /api/me
+    pages.routes,  # /login, /logout, /api/me, /static/…
+    console_campaigns.routes,  # /, /campaigns/{name}
     campaigns.routes,  # /api/campaigns…
     accounts.routes,  # /api/accounts/{id}/…
     callbacks.routes,  # /api/callbacks…
@@ -56,32 +59,67 @@ def _wants_html(request: web.Request) -> bool:
     return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
 
 
+def _limit(request: web.Request) -> int:
+    handler = getattr(request.match_info, "handler", None)
+    return int(getattr(handler, "max_body", DEFAULT_MAX_BODY))
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body larger than its route takes is refused before anything reads it (no
+    authentication work, no parsing): by its Content-Length at once, while streaming when it
+    has none (aiohttp stops reading at ``client_max_size``; streamed routes count)."""
+    limit = _limit(request)
+    length = request.content_length
+    if length is not None and length > limit:
+        return web.json_response(
+            {"error": f"request body of {length:,} bytes is larger than this route takes ({limit:,} bytes)"},
+            status=413,
+        )
+    return await handler(request)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     need = getattr(getattr(request.match_info, "handler", None), "required_role", None)
     if need is None:  # a route that forgot its role is a bug: refuse, do not serve
         need = "admin" if request.match_info.http_exception is None else "public"
     services = request.app[SERVICES]
-    role = None
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        role = services.tokens.role_of(header[7:].strip())
-    if role is None:
-        cookie = request.cookies.get(auth.SESSION_COOKIE, "")
-        if cookie:
-            role = auth.read_session(services.runtime.secret, cookie)
-    request[ROLE] = role or ""
-    if not auth.allowed(role, need):
-        if role is None and _wants_html(request):
+    who = (
+        await auth.principal_of(request, services.store, services.tokens)
+        if _has_credentials(request)
+        else None
+    )
+    if who is not None:
+        request[PRINCIPAL] = who
+    if not auth.allowed(who, need):
+        if who is None and _wants_html(request):
             raise web.HTTPFound("/login")
-        status = 401 if role is None else 403
+        status = 401 if who is None else 403
         message = (
-            "sign in: send 'Authorization: Bearer <token>'"
-            if role is None
-            else f"this needs the {need} role; yours is {role}"
+            "sign in, or send 'Authorization: Bearer <token>'"
+            if who is None
+            else f"this needs the {need} role; {who.name} is {who.role}"
         )
         return web.json_response({"error": message}, status=status)
+    public_url = services.runtime.settings.service.public_url
+    if (
+        who is not None
+        and who.via == "session"
+        and request.method in auth.UNSAFE
+        and not await auth.csrf_ok(request, who, public_url)
+    ):
+        return web.json_response(
+            {"error": "refused: this change did not come from a Régua page (CSRF check); reload the page"},
+            status=403,
+        )
     return await handler(request)
+
+
+def _has_credentials(request: web.Request) -> bool:
+    return auth.SESSION_COOKIE in request.cookies or request.headers.get("Authorization", "").startswith(
+        "Bearer "
+    )
 
 
 @web.middleware
@@ -91,11 +129,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException:
         raise
     except (HeaderError, InputError, ConfigError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"error": _short(str(exc))}, status=400)
     except UnknownCampaign as exc:
-        return web.json_response({"error": str(exc)}, status=404)
+        return web.json_response({"error": _short(str(exc))}, status=404)
     except StoreError as exc:
-        return web.json_response({"error": str(exc)}, status=503)
+        return web.json_response({"error": _short(str(exc))}, status=503)
     except Exception:
         incident = uuid.uuid4().hex[:8]
         log.exception("request %s %s failed (incident %s)", request.method, request.path, incident)
@@ -104,11 +142,44 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
 
 
+def _short(text: str, limit: int = 600) -> str:
+    """An error never echoes kilobytes of the input."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+#: on every response; a page may set a stricter one of its own (the debtor pages do)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.get(PRINCIPAL) is not None:
+        response.headers.setdefault("Cache-Control", "no-store")
+    if request.secure or request.app[SERVICES].runtime.settings.service.public_url.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    response.headers["Server"] = "Régua"  # not Python's and aiohttp's versions
+
+
 def create_app(services: Services) -> web.Application:
+    # client_max_size bounds what aiohttp reads into memory for any route (1 MiB); routes
+    # that stream (uploads, recordings) count as they go, against their own limits
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=campaigns.MAX_UPLOAD
+        middlewares=[body_limit_middleware, error_middleware, auth_middleware], client_max_size=1024**2
     )
     app[SERVICES] = services
+    app.on_response_prepare.append(_security_headers)
+    render.setup(app)
     for table in ROUTE_TABLES:
         for r in table:
             app.router.add_route(r.method, r.path, r.handler)
@@ -118,9 +189,11 @@ def create_app(services: Services) -> web.Application:
 async def start_api(
     runtime: Runtime, store: Store, telephony: Telephony | None, sms: SmsGateway | None
 ) -> web.AppRunner:
-    tokens, source = auth.load_tokens(runtime.settings.service.data_dir)
-    log.info("API tokens from %s", source)
-    services = Services(runtime, store, telephony, sms, tokens, time.monotonic())
+    services = Services(runtime, store, telephony, sms, auth.TokenBook.from_env(), time.monotonic())
+    if not await store.count_users():
+        log.warning(
+            "no users yet: create the first admin with `python -m dialer users add NAME --role admin`"
+        )
     app = create_app(services)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1,17 +1,17 @@
-"""Who may do what: roles, API tokens and dashboard sessions.
+"""Who is asking: sessions, API tokens, CSRF, and the throttle on signing in.
 
-Roles, from least to most trusted for supervisors' work:
+A request is made by a **person**: a user signed in to the console (a session: a random
+cookie whose hash names a record in Redis with its time to live — signing out, disabling
+the user or changing the password ends it), or a program holding one of a user's API
+tokens (``Authorization: Bearer rg_…``, revocable). ``DIALER_API_TOKENS``
+(``role:token,…``) still gives a machine a role without a user (monitoring); the audit
+names it ``env-token:<role>``.
 
-    operator    health details and /metrics (monitoring)
-    supervisor  campaigns (load, start, pause, stop), timelines, callbacks, suppressions
-    admin       everything a supervisor does, plus configuration, prompts, archive, lifting
-                suppressions
-
-Tokens come from ``DIALER_API_TOKENS`` (``role:token,role:token``). When it is unset a
-random token per role is created once in ``<data_dir>/api_tokens.toml`` (mode 0600) and
-the log says where, never what. Tokens are compared in constant time and kept in memory
-only as SHA-256 digests. The dashboard signs a short session cookie (HMAC, HttpOnly,
-SameSite=Strict) after a login with a token.
+State-changing requests made with a session carry the session's CSRF token (a form field
+``csrf`` or the ``X-CSRF-Token`` header) and come from our own origin (``Origin``, else
+``Referer``). Sign-ins are throttled per account and per client address: after
+``ACCOUNT_FAILURES`` failures in ``WINDOW_S`` the account is locked for ``LOCK_S``, after
+``ADDRESS_FAILURES`` the address is; every failure and lock is audited.
 """
 
 from __future__ import annotations
@@ -20,22 +20,53 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from aiohttp import web
 
 from dialer.errors import ConfigError
+from dialer.runtime.people import GRANTS, ROLES, User, user_of_token
+from dialer.store import Store
 
-ROLES = ("operator", "supervisor", "admin")
-# what each role may do: a route names the role it needs
-GRANTS = {
-    "operator": {"operator"},
-    "supervisor": {"supervisor", "operator"},
-    "admin": {"admin", "supervisor", "operator"},
-}
 SESSION_COOKIE = "regua_session"
 SESSION_TTL_S = 8 * 3600
+WINDOW_S = 15 * 60
+LOCK_S = 15 * 60
+ACCOUNT_FAILURES = 5
+ADDRESS_FAILURES = 20
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+__all__ = ["GRANTS", "ROLES", "Principal", "TokenBook", "allowed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request is from."""
+
+    name: str  # the user (or env-token:<role>)
+    role: str
+    via: str  # session | token | env-token
+    language: str = "pt-BR"
+    zone: str = "America/Sao_Paulo"
+    csrf: str = ""  # the session's CSRF token
+    session: str = ""  # the session's digest (to end it)
+
+    @property
+    def actor(self) -> str:
+        """How the audit names it."""
+        return self.name if self.via == "env-token" else f"user:{self.name}"
+
+
+def allowed(principal: Principal | None, need: str) -> bool:
+    if need == "public":
+        return True
+    return principal is not None and need in GRANTS.get(principal.role, set())
+
+
+# ---------------------------------------------------------------------------- machine tokens
 
 
 def _digest(token: str) -> bytes:
@@ -44,6 +75,8 @@ def _digest(token: str) -> bytes:
 
 @dataclass(frozen=True)
 class TokenBook:
+    """Tokens from ``DIALER_API_TOKENS``: a role each, no user (kept as SHA-256 digests)."""
+
     digests: tuple[tuple[str, bytes], ...]  # (role, sha256(token))
 
     def role_of(self, token: str) -> str | None:
@@ -57,64 +90,130 @@ class TokenBook:
         return found
 
     @classmethod
-    def from_pairs(cls, pairs: dict[str, str]) -> TokenBook:
+    def from_pairs(cls, pairs: Mapping[str, str]) -> TokenBook:
         return cls(tuple((role, _digest(token)) for role, token in pairs.items()))
 
-
-def parse_tokens(text: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        role, sep, token = part.strip().partition(":")
-        if not sep or role not in ROLES or len(token) < 16:
-            raise ConfigError(
-                "environment $DIALER_API_TOKENS",
-                role or "-",
-                "expected role:token pairs (roles: operator, supervisor, admin; tokens of 16+ characters)",
-            )
-        pairs[role] = token
-    return pairs
-
-
-def load_tokens(data_dir: str | Path, env: dict[str, str] | None = None) -> tuple[TokenBook, str]:
-    """The token book, and where the tokens came from (for the log; never the tokens)."""
-    env = dict(os.environ) if env is None else env
-    if env.get("DIALER_API_TOKENS"):
-        return TokenBook.from_pairs(parse_tokens(env["DIALER_API_TOKENS"])), "$DIALER_API_TOKENS"
-    path = Path(data_dir) / "api_tokens.toml"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = "".join(f'{role} = "{secrets.token_urlsafe(24)}"\n' for role in ROLES)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("# API tokens, one per role. Keep this file private.\n" + body)
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    return TokenBook.from_pairs({r: str(t) for r, t in data.items() if r in ROLES}), str(path)
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TokenBook:
+        text = (os.environ if env is None else env).get("DIALER_API_TOKENS", "")
+        pairs: dict[str, str] = {}
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            role, sep, token = part.strip().partition(":")
+            if not sep or role not in ROLES or len(token) < 16:
+                raise ConfigError(
+                    "environment $DIALER_API_TOKENS",
+                    role or "-",
+                    "expected role:token pairs (roles: operator, supervisor, admin; tokens of 16+ characters)",
+                )
+            pairs[role] = token
+        return cls.from_pairs(pairs)
 
 
-def make_session(secret: bytes, role: str, now: float | None = None) -> str:
-    expires = int((now or time.time()) + SESSION_TTL_S)
-    payload = f"{role}.{expires}"
-    sig = hmac.new(secret, b"session\x1f" + payload.encode(), hashlib.sha256).hexdigest()[:32]
-    return f"{payload}.{sig}"
+# ---------------------------------------------------------------------------- who is asking
 
 
-def read_session(secret: bytes, cookie: str, now: float | None = None) -> str | None:
-    try:
-        role, expires, sig = cookie.split(".")
-    except ValueError:
+def session_digest(cookie: str) -> str:
+    return hashlib.sha256(b"session\x1f" + cookie.encode()).hexdigest()
+
+
+async def principal_of(request: web.Request, store: Store, book: TokenBook) -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = header[7:].strip()
+        if role := book.role_of(token):
+            return Principal(f"env-token:{role}", role, "env-token")
+        user = await user_of_token(store, token)
+        return _principal(user, "token") if user else None
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not cookie or len(cookie) > 200:
         return None
-    expected = hmac.new(secret, f"session\x1f{role}.{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-    if not hmac.compare_digest(expected, sig) or role not in ROLES:
+    digest = session_digest(cookie)
+    record = await store.session(digest)
+    if record is None:
         return None
-    if not expires.isdigit() or int(expires) < (now or time.time()):
+    found = await store.user(str(record.get("user", "")))
+    if found is None:
         return None
-    return role
+    user = User.from_record(str(record["user"]), found)
+    if user.disabled:
+        return None
+    return _principal(user, "session", str(record.get("csrf", "")), digest)
 
 
-def allowed(have: str | None, need: str) -> bool:
-    if need == "public":
-        return True
-    return have is not None and need in GRANTS.get(have, set())
+def _principal(user: User, via: str, csrf: str = "", session: str = "") -> Principal:
+    return Principal(user.name, user.role, via, user.language, user.zone, csrf, session)
+
+
+async def open_session(store: Store, user: User, now: datetime) -> tuple[str, str]:
+    """A new session for ``user``: (the cookie's value, the session's CSRF token)."""
+    cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    record = {"user": user.name, "csrf": csrf, "created_at": now.isoformat()}
+    await store.open_session(session_digest(cookie), record, SESSION_TTL_S)
+    return cookie, csrf
+
+
+def secure_cookies(request: web.Request, public_url: str) -> bool:
+    """``Secure`` when the console is served over HTTPS (directly or behind a proxy that
+    terminates TLS: then ``DIALER_PUBLIC_URL`` starts with https://)."""
+    return request.secure or public_url.startswith("https://")
+
+
+# ---------------------------------------------------------------------------- CSRF
+
+
+def same_origin(request: web.Request, public_url: str) -> bool:
+    """The request comes from one of our pages: ``Origin`` (else ``Referer``) is the public
+    URL's origin or this host's."""
+    sent = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    if not sent:
+        return False
+    seen = urlsplit(sent)
+    origin = f"{seen.scheme}://{seen.netloc}"
+    ours = {f"{request.scheme}://{request.host}"}
+    if public_url:
+        p = urlsplit(public_url)
+        ours.add(f"{p.scheme}://{p.netloc}")
+    return origin in ours
+
+
+async def csrf_ok(request: web.Request, principal: Principal, public_url: str) -> bool:
+    if not principal.csrf or not same_origin(request, public_url):
+        return False
+    sent = request.headers.get("X-CSRF-Token", "") or request.query.get("csrf", "")
+    if not sent and request.content_type == "application/x-www-form-urlencoded":
+        sent = str((await request.post()).get("csrf", ""))
+    return bool(sent) and hmac.compare_digest(sent, principal.csrf)
+
+
+# ---------------------------------------------------------------------------- signing in
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def sign_in_locked(store: Store, name: str, address: str) -> int:
+    """Seconds before this account or this address may try again (0: now)."""
+    return max(await store.locked(f"user:{name}", f"ip:{address}"))
+
+
+async def sign_in_failed(store: Store, name: str, address: str, now: datetime) -> bool:
+    """Count a failure; lock the account or the address at its limit. Whether it locked."""
+    account = await store.count_failure(f"user:{name}", WINDOW_S)
+    here = await store.count_failure(f"ip:{address}", WINDOW_S)
+    locked = False
+    if account >= ACCOUNT_FAILURES:
+        await store.lock(f"user:{name}", LOCK_S)
+        locked = True
+    if here >= ADDRESS_FAILURES:
+        await store.lock(f"ip:{address}", LOCK_S)
+        locked = True
+    await store.audit_global(
+        now,
+        f"login:{address}",
+        "login_locked" if locked else "login_failed",
+        {"user": name[:40], "address": address, "account_failures": account, "address_failures": here},
+    )
+    return locked

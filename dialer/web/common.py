@@ -39,7 +39,8 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
-ROLE = web.RequestKey("role", str)  # the caller's role ("" when anonymous)
+PRINCIPAL = web.RequestKey("principal", auth.Principal)  # who is asking (absent: nobody)
+DEFAULT_MAX_BODY = 64 * 1024  # a request body larger than its route's limit is refused unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Route:
     path: str
     handler: Handler
     role: str
+    max_body: int = DEFAULT_MAX_BODY
 
 
 @dataclass
@@ -56,13 +58,17 @@ class RouteTable:
 
     routes: list[Route] = field(default_factory=list)
 
-    def route(self, method: str, path: str, role: str) -> Callable[[Handler], Handler]:
+    def route(
+        self, method: str, path: str, role: str, *, max_body: int = DEFAULT_MAX_BODY
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler with the role it needs and the largest body it reads."""
         if role not in ("public", *auth.ROLES):
             raise ValueError(f"unknown role {role!r} for {method} {path}")
 
         def register(fn: Handler) -> Handler:
             fn.required_role = role  # type: ignore[attr-defined]
-            self.routes.append(Route(method, path, fn, role))
+            fn.max_body = max_body  # type: ignore[attr-defined]
+            self.routes.append(Route(method, path, fn, role, max_body))
             return fn
 
         return register
@@ -75,9 +81,14 @@ def services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
+def principal(request: web.Request) -> auth.Principal | None:
+    return request.get(PRINCIPAL)
+
+
 def actor(request: web.Request) -> str:
-    """Who is acting, for the audit."""
-    return f"api:{request.get(ROLE) or 'anonymous'}"
+    """Who is acting, for the audit: the person (``user:maria``) or the machine token."""
+    who = request.get(PRINCIPAL)
+    return who.actor if who is not None else f"anonymous:{request.remote or '?'}"
 
 
 def now(request: web.Request) -> datetime:
