@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dialer.formats import payment_links as pl
 from dialer.formats.pix import parse as parse_brcode
+from dialer.runtime import people
 from dialer.runtime.wiring import Runtime
 from dialer.store import keys
-from dialer.runtime import people
 from dialer.web import auth
 from dialer.web.app import ROUTE_TABLES, create_app
 from dialer.web.common import Services

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import random
 from datetime import date
 from decimal import Decimal
 
@@ -214,3 +216,92 @@ def test_random_garbage_rows_never_crash(cells):
     line = ";".join(c.replace("\n", " ").replace("\r", " ") for c in cells)
     for item in read(HEADER + "\n" + line + "\n"):
         assert isinstance(item, CampaignRow | RowError)
+
+
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"])
+def test_line_ends_old_mac_windows_unix(end):
+    """A file saved with CR only (old Mac, some spreadsheet exports) reads like any other."""
+    rows = [
+        HEADER,
+        "A1;Ana;11987654320;2026-11-13;10",
+        "A2;;11987654321;2026-11-13;10",  # line 3: no name
+        'A3;"Bia' + end + 'Souza";11987654322;2026-11-13;10',  # one record over lines 4 and 5
+        "A4;Cid;11987654323;2026-11-13;10",
+    ]
+    items = read(end.join(rows) + end)
+    assert [i.line for i in items if isinstance(i, CampaignRow)] == [2, 6]
+    assert errors_of(items) == [(3, "name", "is required"), (4, "name", "contains control characters")]
+
+
+def test_lone_cr_in_a_unix_file_is_one_bad_row():
+    items = read(HEADER + "\nA1;Ana\rSouza;11987654320;2026-11-13;10\nA2;Bia;11987654321;2026-11-13;10\n")
+    assert [i.line for i in items if isinstance(i, CampaignRow)] == [3]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_binary_garbage_is_refused_with_a_short_message(seed):
+    data = random.Random(seed).randbytes(200_000) if seed else os.urandom(2_000_000)
+    with pytest.raises(HeaderError, match="^line 1: ") as info:
+        CampaignReader(io.BytesIO(data))
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00",
+        "account_id;name;phone;due_date;amount".encode("utf-16"),
+    ],
+)
+def test_spreadsheet_or_utf16_is_named_binary(data):
+    with pytest.raises(HeaderError, match="binary data, not CSV text"):
+        CampaignReader(io.BytesIO(data + b"\n"))
+
+
+BIG = "x" * 100_000
+
+
+def _short(text: str) -> bool:
+    return len(text) < 300 and BIG[:61] not in text
+
+
+def test_errors_never_echo_a_huge_cell():
+    # quoted across physical lines, a 100 KB cell fits under the line limit
+    big = '"' + "\n".join(BIG[i : i + 1000] for i in range(0, len(BIG), 1000)) + '"'
+    items = read(f"{HEADER}\nA1;{big};11987654320;2026-11-13;10\n{big};Ana;11987654321;2026-11-13;{big}\n")
+    assert all(isinstance(i, RowError) for i in items) and len(items) == 2
+    for item in items:
+        assert _short(item.describe()) and len(item.account_id) <= 64
+        assert all(len(f.value) <= 61 for f in item.errors), [len(f.value) for f in item.errors]
+    assert items[0].errors[0].value.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "account_id;name;phone;due_date;" + BIG[:60_000],  # no amount; a huge unknown column
+        "account_id;" + BIG[:30_000] + ";" + BIG[:30_000] + ";phone;due_date;amount",  # twice
+        ";".join(f"c{i}" for i in range(15_000)),  # thousands of columns, none required
+        BIG,  # a header longer than the line limit
+    ],
+)
+def test_header_errors_never_echo_kilobytes(header):
+    with pytest.raises(HeaderError, match="^line 1: ") as info:
+        CampaignReader(io.BytesIO((header + "\n").encode()))
+    assert _short(str(info.value)), str(info.value)[:500]
+
+
+def test_old_mac_file_reads_as_its_unix_twin_across_blocks():
+    rows = [f"A{i};Nome {i};119876{i:05d};2026-11-13;10" for i in range(6000)]
+    rows[3000] = "A3000;" + "x" * 70_000 + ";11987654321;2026-11-13;10"  # longer than a line may be
+    rows[4000] = 'A4000;"Ana' + "\r\n" + 'Souza";11987654321;2026-11-13;10'  # a CRLF inside quotes
+    unix, mac = (HEADER + "\n" + "\n".join(rows) + "\n"), (HEADER + "\r" + "\r".join(rows) + "\r")
+
+    def summary(items):
+        return [
+            (i.line, type(i).__name__, i.errors[0].reason if isinstance(i, RowError) else "") for i in items
+        ]
+
+    mac_items = read(mac)
+    assert summary(mac_items) == summary(read(unix.replace("\r\n", "\n")))
+    assert errors_of(mac_items)[0][:2] == (3002, "-") and mac_items[-1].line == 6002

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from dialer.domain import Account, AccountStatus, Attempt, Channel, Outcome, PaymentMethod, Phone
-from dialer.formats.report import COLUMNS, report_row
+from dialer.formats.report import COLUMNS, report_row, report_writer, spreadsheet_safe
 
 T0 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 ACCOUNT = Account(
@@ -75,3 +78,46 @@ def test_report_row_next_contact_and_suppressed_phones():
     nxt = T0 + timedelta(days=1)
     row = report_row(ACCOUNT, PHONES, (), nxt, frozenset({PHONES[1].number, "+5511000000000"}))
     assert row["next_contact_at"] == nxt.isoformat() and row["suppressed_phones"] == 1
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ('=HYPERLINK("http://x","pague")', '\'=HYPERLINK("http://x","pague")'),
+        ("+5511987654321", "'+5511987654321"),
+        ("-1+1", "'-1+1"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("Ana Souza", "Ana Souza"),
+        ("1234.50", "1234.50"),  # a plain amount is data, not a formula
+        ("2026-11-10", "2026-11-10"),
+        ("2026-11-23T13:00:00+00:00", "2026-11-23T13:00:00+00:00"),
+        ("a=b", "a=b"),  # only the first character makes a formula
+        ("", ""),
+    ],
+)
+def test_spreadsheet_safe(cell, safe):
+    assert spreadsheet_safe(cell) == safe
+
+
+def test_report_row_neutralises_formulas_from_the_company_file():
+    account = replace(ACCOUNT, account_id="@C1", name="=cmd|' /C calc'!A0")
+    row = report_row(account, PHONES, (), None)
+    assert (row["account_id"], row["name"]) == ("'@C1", "'=cmd|' /C calc'!A0")
+    assert (row["amount"], row["due_date"], row["phones"]) == ("1234.50", "2026-11-10", 2)
+
+
+@pytest.mark.parametrize(
+    ("excel", "start", "delimiter"),
+    [(False, "account_id,name,status,", ","), (True, "\ufeffaccount_id;name;status;", ";")],
+)
+def test_report_writer(excel, start, delimiter):
+    out = io.StringIO(newline="")
+    writer = report_writer(out, excel=excel)
+    writer.writerow(report_row(replace(ACCOUNT, name="=Souza, Ana; 1"), PHONES, (), None))
+    text = out.getvalue()
+    assert text.startswith(start) and text.count("\ufeff") == int(excel)
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff")), delimiter=delimiter))
+    assert tuple(rows[0]) == COLUMNS
+    assert rows[1][:2] == ["C1", "'=Souza, Ana; 1"] and len(rows[1]) == len(COLUMNS)

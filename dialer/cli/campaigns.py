@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 from dialer.cli.common import Command, Context, print_json, print_table, with_store
 from dialer.errors import InputError, UnknownCampaign
 from dialer.formats.campaign_file import RowDefaults
-from dialer.formats.report import COLUMNS, report_row
+from dialer.formats.report import report_row, report_writer
 from dialer.runtime.ingest import load_file
 from dialer.runtime.wiring import Runtime
 from dialer.store import TRANSITIONS
@@ -172,14 +171,18 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
 def _report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("campaign")
     p.add_argument("--out", help="write here (default: standard output)")
+    p.add_argument(
+        "--excel",
+        action="store_true",
+        help="semicolon-separated UTF-8 with BOM, as Excel in a Brazilian locale opens it",
+    )
 
 
 async def report(args: argparse.Namespace, ctx: Context) -> int:
     store = ctx.store
     found = await store.status(args.campaign)  # a clear error for an unknown name
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
-    writer.writeheader()
+    writer = report_writer(out, excel=args.excel)
     rows = 0
     show = bool(args.out) and sys.stderr.isatty()
     try:

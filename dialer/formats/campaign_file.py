@@ -1,14 +1,16 @@
 """The campaign file: a streaming, defensive reader of the CSV supervisors upload.
 
 UTF-8 (with or without BOM) or Latin-1/cp1252 as Brazilian spreadsheets export it,
-detected line by line; comma, semicolon or tab, detected from the header; one row per
-phone. Columns by header name, in any order (``REQUIRED`` and ``OPTIONAL``).
+detected line by line; comma, semicolon or tab, detected from the header; lines ending in
+LF, CRLF or — when the header does — a lone CR (old Mac); one row per phone. Columns by
+header name, in any order (``REQUIRED`` and ``OPTIONAL``).
 
 ``CampaignReader(fh, …)`` checks the header at once (``HeaderError`` before anything is
 yielded: nothing gets written for a file with a wrong header), then iterating yields a
 ``CampaignRow`` for each good row and a ``RowError`` — line, column, value, reason —
-for each bad one. A bad row never stops the file. Memory stays flat: rows are read one
-at a time; only a 64-bit fingerprint per (account, phone) is kept to find duplicates.
+for each bad one (a value it quotes clipped to ``QUOTED_CHARS``). A bad row never stops
+the file; a binary file is refused at its header. Memory stays flat: rows are read one at
+a time; only a 64-bit fingerprint per (account, phone) is kept to find duplicates.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dialer.domain import Account, AccountStatus, Consent, PaymentMethod, Phone, PhoneType
 from dialer.errors import HeaderError, UnsupportedNumber
@@ -47,6 +50,7 @@ KNOWN = frozenset(REQUIRED + OPTIONAL)
 MAX_LINE_BYTES = 64 * 1024
 MAX_FIELD = {"account_id": 64, "name": 120, "phone": 40, "boleto_line": 60}
 DEFAULT_MAX_FIELD = 100
+QUOTED_CHARS = 60  # of a value from the file an error quotes: never kilobytes of it
 CURRENCIES = frozenset({"BRL", "USD"})
 MAX_AMOUNT = Decimal("1000000000")
 
@@ -55,6 +59,7 @@ _FALSE = frozenset({"false", "f", "nao", "não", "n", "no", "0", "falso"})
 _DIGITS = re.compile(r"\D+")
 # Unicode category Cc: the C0 and C1 control characters and DEL
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_BINARY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # no header has these
 _ACCOUNT_ID = re.compile(r"^[\w.\-/:#@+]{1,64}$", re.UNICODE)
 
 
@@ -68,8 +73,11 @@ class CampaignRow:
 @dataclass(frozen=True, slots=True)
 class FieldError:
     column: str
-    value: str
+    value: str  # as the file had it, clipped
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", clip(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +88,13 @@ class RowError:
 
     def describe(self) -> str:
         return "; ".join(
-            f"line {self.line}, column {e.column}: {e.reason}"
-            + (f" (got {_clip(e.value)!r})" if e.value else "")
+            f"line {self.line}, column {e.column}: {e.reason}" + (f" (got {e.value!r})" if e.value else "")
             for e in self.errors
         )
 
 
-def _clip(value: str, n: int = 40) -> str:
+def clip(value: str, n: int = QUOTED_CHARS) -> str:
+    """``value`` cut to ``n`` characters and an ellipsis, for an error message."""
     return value if len(value) <= n else value[:n] + "…"
 
 
@@ -115,11 +123,37 @@ def make_hasher(secret: bytes) -> Hasher:
 # ------------------------------------------------------------------ decoding
 
 
+class _CrAsLf(io.RawIOBase):
+    """Old Mac lines (a lone CR) read as LF ones, each CR, LF or CRLF one line; ``head`` read."""
+
+    def __init__(self, fh: BinaryIO, head: bytes) -> None:
+        self._fh, self._head, self._pending, self._cr = fh, head, b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            raw, self._head = self._head or self._fh.read(MAX_LINE_BYTES), b""
+            if not raw:
+                return 0
+            raw = raw[1:] if self._cr and raw.startswith(b"\n") else raw  # a CRLF split between reads
+            self._cr = raw.endswith(b"\r")
+            self._pending = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n], self._pending = self._pending[:n], self._pending[n:]
+        return n
+
+
 def _decoded_lines(fh: BinaryIO, oversized: set[int]) -> Iterator[str]:
     """Physical lines as text: UTF-8 where it decodes, cp1252 (then Latin-1) where not."""
+    first = fh.readline(MAX_LINE_BYTES)
+    cr = first.find(b"\r")
+    if cr != -1 and first[cr + 1 : cr + 2] not in (b"", b"\n"):  # a lone CR ends the header
+        fh = io.BufferedReader(_CrAsLf(fh, first), MAX_LINE_BYTES)
+        first = fh.readline(MAX_LINE_BYTES)
     number = 0
-    while True:
-        raw = fh.readline(MAX_LINE_BYTES)
+    for raw in itertools.chain([first], iter(lambda: fh.readline(MAX_LINE_BYTES), b"")):
         if not raw:
             return
         number += 1
@@ -312,23 +346,29 @@ class CampaignReader:
         self._oversized: set[int] = set()
         self._lines = _decoded_lines(fh, self._oversized)
         first = next(self._lines, None)
+        if 1 in self._oversized:
+            raise HeaderError(f"line 1: a header over {MAX_LINE_BYTES} bytes: not a campaign file")
         if first is None or not first.strip():
             raise HeaderError("line 1: the file is empty (expected a header row)")
+        if _BINARY.search(first):
+            raise HeaderError("line 1: binary data, not CSV text (an .xlsx? UTF-16?): save as CSV UTF-8")
         self.delimiter = max((";", ",", "\t"), key=first.count)
-        header = next(csv.reader([first], delimiter=self.delimiter))
+        try:
+            header = next(csv.reader([first], delimiter=self.delimiter))
+        except csv.Error as exc:
+            raise HeaderError(f"line 1: unreadable header: {exc}") from None
         self.columns = [_normalise_header(h) for h in header]
         seen: set[str] = set()
         for name in self.columns:
             if name in seen and name:
-                raise HeaderError(f"line 1: column {name!r} appears twice")
+                raise HeaderError(f"line 1: column {clip(name)!r} appears twice")
             seen.add(name)
         missing = [c for c in REQUIRED if c not in seen]
         if missing:
+            listed = ", ".join(clip(c, 30) for c in self.columns[:12] if c) + "…" * (len(self.columns) > 12)
             raise HeaderError(
-                "line 1: missing required column(s) "
-                + ", ".join(missing)
-                + f"; found {', '.join(c for c in self.columns if c) or 'none'}"
-                + f" (delimiter {self.delimiter!r}). Required: {', '.join(REQUIRED)}."
+                f"line 1: missing required column(s) {', '.join(missing)}; found {listed or 'none'}"
+                f" (delimiter {self.delimiter!r}). Required: {', '.join(REQUIRED)}."
             )
         self.unknown_columns = [c for c in self.columns if c and c not in KNOWN]
         self.parser = RowParser(tuple(self.columns), self.defaults, secret, today or date.today())
@@ -479,7 +519,7 @@ class RowParser:
                         f"is not a {'UF' if country == 'BR' else 'US state'} for a {country} number",
                     )
                 )
-        account_id = str(values.get("account_id", rec.get("account_id", "")))
+        account_id = str(values.get("account_id", clip(rec.get("account_id", ""))))
         if errors:
             return RowError(line, tuple(errors), account_id)
         assert isinstance(phone_pair, tuple)

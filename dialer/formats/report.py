@@ -1,11 +1,18 @@
 """The campaign report: one row per account, for the company's billing system or a
-spreadsheet — where each debtor stands, what was tried, what came of it. Pure."""
+spreadsheet — where each debtor stands, what was tried, what came of it. Pure.
+
+Names and account ids come from the company's file, so every text cell goes out through
+``spreadsheet_safe`` (no formula runs when the report is opened). ``report_writer`` is the
+one way to write it — plain CSV, or ``excel=True`` for Excel in a Brazilian locale — for
+the command line and the HTTP route alike.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from dialer.domain import Account, Attempt, Channel, Outcome, Phone
 
@@ -28,6 +35,41 @@ COLUMNS = (
 )
 
 
+# what makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a spreadsheet shows it, never runs it: a leading ``'`` when it could start a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def report_writer(out: TextIO, *, excel: bool = False) -> csv.DictWriter[str]:
+    """A writer of ``report_row``s on ``out``, the header already written.
+
+    ``excel``: semicolon-separated with a UTF-8 byte order mark, as Excel in a Brazilian
+    locale opens it (the comma is its decimal separator; without the mark it reads cp1252).
+    ``out`` should be opened with ``newline=""`` (rows end in CRLF, as RFC 4180 says).
+    """
+    if excel:
+        out.write("\ufeff")
+        writer: csv.DictWriter[str] = _DecimalComma(out, fieldnames=COLUMNS, delimiter=";")
+    else:
+        writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    return writer
+
+
+class _DecimalComma(csv.DictWriter):  # type: ignore[type-arg]
+    """Amounts with a decimal comma, as a Brazilian Excel reads a number."""
+
+    def writerow(self, rowdict: Mapping[str, Any]) -> Any:
+        amount = rowdict.get("amount")
+        if isinstance(amount, str) and amount.replace(".", "", 1).isdigit():
+            rowdict = {**rowdict, "amount": amount.replace(".", ",")}
+        return super().writerow(rowdict)
+
+
 def report_row(
     account: Account,
     phones: Sequence[Phone],
@@ -35,13 +77,15 @@ def report_row(
     next_at: datetime | None,
     suppressed: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The account's line: attempts counted once finished (a skipped step is not a contact)."""
+    """The account's line: attempts counted once finished (a skipped step is not a contact).
+
+    Text cells are ``spreadsheet_safe``; counts stay numbers."""
     made = [a for a in history if a.outcome not in (Outcome.SKIPPED, Outcome.PLACED)]
     last: Attempt | None = None
     for a in made:  # the latest; among equal times the one recorded last
         if last is None or a.at >= last.at:
             last = a
-    return {
+    row: dict[str, Any] = {
         "account_id": account.account_id,
         "name": account.name,
         "status": account.status.value,
@@ -58,3 +102,4 @@ def report_row(
         "suppressed_phones": sum(1 for p in phones if p.number in suppressed),
         "next_contact_at": next_at.isoformat() if next_at else "",
     }
+    return {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()}

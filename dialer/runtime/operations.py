@@ -18,19 +18,26 @@ audit event (``rules.audit.suppression_event``). One shape each:
 from __future__ import annotations
 
 import logging
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import tomli_w
 
 from dialer.domain import AccountStatus, Channel, Suppression, SuppressionReason
-from dialer.errors import SmsError
+from dialer.errors import InputError, SmsError
+from dialer.formats.config_file import load_settings
 from dialer.rules.audit import suppression_event
 from dialer.rules.local_time import number_country
 from dialer.settings import Settings
 from dialer.store import Store
 from sms_gateway.base import SmsGateway, SmsMessage
 from sms_gateway.webhooks import InboundMessage, opt_out_keyword
+
+if TYPE_CHECKING:  # the runtime is wiring's, which imports this module
+    from dialer.runtime.wiring import Runtime
 
 log = logging.getLogger("regua.operations")
 
@@ -169,3 +176,65 @@ async def sms_reply(
         "confirmation_sent": confirmed,
         "stopped": [s.channel.value for s in stops if s.channel],
     }
+
+
+# ---------------------------------------------------------------------------- configuration
+
+MAX_OVERLAY = 256 * 1024
+
+
+def parse_overlay(text: str) -> dict[str, Any]:
+    """An admin's TOML overlay, parsed; the ``[service]`` section (URLs, secrets, ports) is the
+    operator's environment's, refused in any spelling (``[ service ]``, ``service.x = …``)."""
+    if len(text.encode()) > MAX_OVERLAY:
+        raise InputError(f"the configuration overlay is larger than {MAX_OVERLAY // 1024} KiB")
+    try:
+        tree = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"the configuration is not valid TOML: {str(exc)[:200]}") from None
+    if "service" in tree:
+        raise InputError(
+            "the service section (URLs, secrets, ports) is set by the operator's environment, not here"
+        )
+    return tree
+
+
+async def change_config(store: Store, runtime: Runtime, text: str, now: datetime, actor: str) -> int:
+    """Lay ``text`` (TOML) over the company's files — ``config/dialer.toml``, the ``--config``
+    file the service runs with, then this — validated exactly as at start (legal floors
+    included): nothing is stored if it fails. Applied at once here, within 2 s in every other
+    process, audited. The new version."""
+    if not text.strip():
+        raise InputError(
+            "an empty configuration would drop every change the admins made; to do that, clear it "
+            "(DELETE /api/config) instead"
+        )
+    parse_overlay(text)
+    settings = load_settings(runtime.config_path, overlay=text)  # ConfigError names key and reason
+    version = await store.set_config_overlay(text, now, actor, f"{len(text)} bytes of TOML")
+    await runtime.apply(settings, version)
+    return version
+
+
+async def clear_config(store: Store, runtime: Runtime, now: datetime, actor: str) -> int:
+    """Drop every change the admins made: back to the files (audited)."""
+    settings = load_settings(runtime.config_path)
+    version = await store.set_config_overlay("", now, actor, "cleared: back to the files")
+    await runtime.apply(settings, version)
+    return version
+
+
+def merge_overlay(text: str, patch: dict[str, Any]) -> str:
+    """``text`` with ``patch`` laid over it (nested tables merged): how a console form
+    changes one part of the overlay without losing the others."""
+    tree = parse_overlay(text) if text.strip() else {}
+
+    def lay(base: dict[str, Any], over: dict[str, Any]) -> None:
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                lay(base[key], value)
+            else:
+                base[key] = value
+
+    lay(tree, patch)
+    return tomli_w.dumps(tree)

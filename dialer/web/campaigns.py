@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import csv
 import io
-import os
-import tempfile
-from typing import Any
 
 from aiohttp import web
 
-from dialer.errors import InputError
-from dialer.formats.campaign_file import RowDefaults
-from dialer.formats.report import COLUMNS, report_row
-from dialer.runtime.ingest import load_file
-from dialer.store import TRANSITIONS, Store
-from dialer.web.common import RouteTable, Services, actor, now, services
-
-MAX_UPLOAD = 2 * 1024**3
+from dialer.formats.report import report_row, report_writer
+from dialer.store import TRANSITIONS
+from dialer.web import uploads
+from dialer.web.common import RouteTable, actor, now, services
 
 routes = RouteTable()
 
@@ -40,90 +30,38 @@ async def campaign_series(request: web.Request) -> web.Response:
     return web.json_response(await services(request).store.series(request.match_info["name"]))
 
 
-@routes.route("POST", "/api/campaigns/{name}/upload", "supervisor")
+@routes.route("POST", "/api/campaigns/{name}/upload", "supervisor", max_body=uploads.MAX_UPLOAD)
 async def upload(request: web.Request) -> web.Response:
-    """Body: the campaign file (text/csv, or multipart with a ``file`` field). ``?start=1``."""
+    """Body: the campaign file (text/csv, or multipart with a ``file`` field), at most
+    ``uploads.MAX_UPLOAD``. ``?start=1`` starts the campaign after loading."""
     s = services(request)
     name = request.match_info["name"]
-    fd, tmp = tempfile.mkstemp(prefix="regua-upload-", suffix=".csv")
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if request.content_type.startswith("multipart/"):
-                reader = await request.multipart()
-                part = await reader.next()
-                while part is not None and getattr(part, "name", None) != "file":
-                    part = await reader.next()
-                if part is None:
-                    raise InputError("multipart upload without a 'file' field")
-                while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
-                    size += len(chunk)
-                    fh.write(chunk)
-            else:
-                async for chunk in request.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > MAX_UPLOAD:
-                        raise InputError("file larger than 2 GiB: load it with `python -m dialer load`")
-                    fh.write(chunk)
-        if size == 0:
-            raise InputError("empty upload: send the campaign file as the request body")
-        summary, errors = await asyncio.to_thread(_load_in_thread, s, tmp, name, actor(request))
-        if request.query.get("start") in ("1", "true", "yes"):
-            await s.store.transition(name, "start", now(request), actor(request))
-        return web.json_response({**summary, "errors": errors[:1000]})
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def _load_in_thread(
-    s: Services, path: str, campaign: str, actor: str
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Loading reads a file row by row: do it off the service's event loop, on a loop of its own."""
-    runtime = s.runtime
-    settings = runtime.settings
-
-    async def main() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        store = await Store.connect(s.store.url)
-        buf = io.StringIO()
-        try:
-            summary = await load_file(
-                store,
-                path,
-                campaign,
-                defaults=RowDefaults(
-                    settings.policy.default_consent_voice, settings.policy.default_consent_sms
-                ),
-                secret=runtime.secret,
-                cadence=runtime.cadence,
-                now=runtime.clock.now(),
-                actor=actor,
-                errors_to=buf,
-            )
-        finally:
-            await store.close()
-        rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
-        return summary.as_dict(), rows
-
-    return asyncio.run(main())
+    uploads.check_campaign_name(name)  # before a byte is read
+    async with uploads.received(request) as received:
+        summary, errors = await uploads.load_upload(s, received, name, actor(request))
+    if request.query.get("start") in ("1", "true", "yes"):
+        await s.store.transition(name, "start", now(request), actor(request))
+    return web.json_response({**summary, "errors": errors[:1000]})
 
 
 @routes.route("GET", "/api/campaigns/{name}/report.csv", "supervisor")
 async def campaign_report(request: web.Request) -> web.StreamResponse:
-    """One CSV row per account, streamed in batches (the rows never sit in memory together)."""
+    """One CSV row per account, streamed in batches (the rows never sit in memory together).
+    ``?excel=1``: semicolon-separated UTF-8 with a BOM and decimal commas, as Excel in a
+    Brazilian locale opens it. Cells that could run as a formula are neutralised."""
     store = services(request).store
     name = request.match_info["name"]
     await store.status(name)  # unknown campaign: a 404 from the error middleware
+    excel = request.query.get("excel") in ("1", "true", "yes")
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}-report.csv"',
+            "Content-Disposition": f'attachment; filename="{name}-report{"-excel" if excel else ""}.csv"',
         }
     )
     await response.prepare(request)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-    writer.writeheader()
+    buf = io.StringIO(newline="")
+    writer = report_writer(buf, excel=excel)
     async for batch in store.iter_accounts(name):
         for state, next_at, suppressed in batch:
             writer.writerow(report_row(state.account, state.phones, state.history, next_at, suppressed))

@@ -104,3 +104,17 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InputError("the body must be a JSON object")
     return body
+
+
+def query_int(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; anything else is a clear 400."""
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"query parameter {name!r} must be a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise InputError(f"query parameter {name!r} must be from {low} to {high}, not {value}")
+    return value

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from aiohttp import web
 
 from dialer.errors import InputError
-from dialer.formats.config_file import load_settings
+from dialer.runtime import operations
 from dialer.web.common import RouteTable, actor, now, services
 
 routes = RouteTable()
@@ -24,23 +22,24 @@ async def get_config(request: web.Request) -> web.Response:
     return web.json_response({"version": version, "overlay": overlay, "effective": data})
 
 
-@routes.route("PUT", "/api/config", "admin")
+@routes.route("PUT", "/api/config", "admin", max_body=operations.MAX_OVERLAY)
 async def put_config(request: web.Request) -> web.Response:
-    """Body: TOML laid over the files (hours, holidays, cadence, caps, limited message …).
-
-    Validated exactly as at start (legal floors included); nothing is stored if it fails."""
-    text = await request.text()
-    if len(text) > 256 * 1024:
-        raise InputError("configuration overlay larger than 256 KiB")
-    forbidden = [k for k in ("[service]", "secret_key", "redis_url", "ami_urls") if k in text]
-    if forbidden:
-        raise InputError(
-            "the service section (URLs, secrets) is set by the operator's environment, not through the API"
-        )
-    settings = load_settings(env=os.environ, overlay=text)  # raises ConfigError with key and reason
+    """Body: TOML laid over the company's files (hours, holidays, cadence, caps, limited
+    message …), validated exactly as at start (legal floors included); nothing is stored if
+    it fails. The ``[service]`` section is the operator's environment's, refused."""
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the body is not UTF-8 text (byte {exc.start}): send the TOML as UTF-8") from None
     s = services(request)
-    version = await s.store.set_config_overlay(
-        text, now(request), actor(request), f"{len(text)} bytes of TOML"
-    )
-    await s.runtime.apply(settings, version)
+    version = await operations.change_config(s.store, s.runtime, text, now(request), actor(request))
     return web.json_response({"version": version, "applied": True})
+
+
+@routes.route("DELETE", "/api/config", "admin")
+async def clear_config(request: web.Request) -> web.Response:
+    """Drop every change the admins made: the service runs on its files again."""
+    s = services(request)
+    version = await operations.clear_config(s.store, s.runtime, now(request), actor(request))
+    return web.json_response({"version": version, "applied": True, "overlay": ""})

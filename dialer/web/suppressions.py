@@ -8,14 +8,14 @@ from dialer.domain import Channel, Suppression, SuppressionReason
 from dialer.errors import InputError
 from dialer.formats.campaign_file import normalise_phone
 from dialer.runtime import operations
-from dialer.web.common import RouteTable, actor, json_body, now, services
+from dialer.web.common import RouteTable, actor, json_body, now, query_int, services
 
 routes = RouteTable()
 
 
 @routes.route("GET", "/api/suppressions", "supervisor")
 async def suppressions(request: web.Request) -> web.Response:
-    limit = min(int(request.query.get("limit", "500") or 500), 10_000)
+    limit = query_int(request, "limit", 500, low=1, high=10_000)
     return web.json_response(await services(request).store.suppression_list(limit))
 
 
