@@ -5,6 +5,10 @@ The voice backend registers each attempt in Redis before it originates the call
 finds the account. A missing or unknown attempt id hears one ``none``-level prompt and
 is hung up. The conversation's result (outcome, actions, every prompt and key) goes
 back to Redis for the worker that placed the call (``Store.ivr_save_result``).
+
+The callback windows offered are those the debtor's state allows for the number called
+(the request's ``phone``; the account's first phone if an older request lacks it), from
+the policy compiled once when the app is built.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dialer.formats.campaign_file import make_hasher
+from dialer.rules.policy import Policy
 from dialer.store import Store
-from ivr.conversation import call_fields, party_for, run_conversation
+from ivr.conversation import call_fields, callback_windows_for, party_for, run_conversation
 from ivr.fastagi import AgiHangup, AgiSession
-from ivr.prompts import Catalogue, Rendered, catalogue_for
+from ivr.prompts import Catalogue, CatalogueSource, Rendered
 
 log = logging.getLogger("regua.ivr")
 
@@ -71,25 +76,15 @@ class IvrApp:
         self, store: Store, catalogue: Catalogue, audio: AudioSource, settings: Any, secret: bytes
     ) -> None:
         self.store, self.catalogue, self.audio, self.settings = store, catalogue, audio, settings
+        self.policy = Policy.from_settings(settings)
         self._hash = make_hasher(secret)
         self.calls = 0
-        self._version: int | None = None
-
-    async def _refresh_catalogue(self) -> None:
-        """Admins' prompt edits (validated when made) apply from the next call on."""
-        version = await self.store.prompt_version()
-        if version == self._version:
-            return
-        overrides, version = await self.store.prompt_overrides()
-        self.catalogue = catalogue_for(self.settings, overrides)
-        self._version = version
+        # admins' prompt edits (validated when made) apply from the next call on
+        self._catalogues = CatalogueSource(settings, catalogue, store.prompt_overrides, store.prompt_version)
 
     async def handle(self, session: AgiSession) -> None:
         self.calls += 1
-        try:
-            await self._refresh_catalogue()
-        except Exception:  # keep the catalogue we have: a bad read must not silence the IVR
-            log.exception("could not refresh the prompt catalogue")
+        self.catalogue = await self._catalogues.current()
         attempt_id = session.arg(1)
         request = await self.store.ivr_request(attempt_id) if attempt_id else None
         state = None
@@ -105,6 +100,8 @@ class IvrApp:
             return
         account = state.account
         language = request.get("language", "pt-BR")
+        number = request.get("phone") or (state.phones[0].number if state.phones else None)
+        windows = callback_windows_for(account, number, self.policy)
         try:
             amd = await session.get_variable("AMDSTATUS")
         except AgiHangup:
@@ -117,7 +114,7 @@ class IvrApp:
         result = await run_conversation(
             AgiVoice(session, self.audio),
             self.catalogue,
-            party_for(account),
+            party_for(account, windows),
             call_fields(account, self.settings.company, language),
             language,
             amd,

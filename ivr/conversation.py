@@ -5,6 +5,11 @@ scripted keys in the sandbox), renders every prompt through ``Catalogue.render``
 refuses a full prompt before verification) and records each prompt played (id, level,
 rendered text), each key pressed, the verification result and the actions, for the
 attempt's audit trail.
+
+Callback windows are hour ranges ("09:00-12:00") the flow hands over in a command's
+fields: ``window`` (one, for the confirmation) becomes ``{window_words}``, ``windows``
+(the ranges keys 1..n pick) becomes ``{window_options}``, the ``callback_option`` prompt
+said once per range. ``callback_windows_for`` computes the ranges for the number called.
 """
 
 from __future__ import annotations
@@ -14,15 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dialer.domain import Account, Outcome
+from dialer.errors import UnsupportedNumber
+from dialer.rules.callback_windows import CallbackWindow, callback_windows, parse_label
+from dialer.rules.local_time import locate
 from dialer.rules.messages import limited_fields
+from dialer.rules.policy import Policy
 from ivr import flow
 from ivr.prompts import Catalogue, Rendered
-from ivr.speech_text import date_words, digits_words, money_words
+from ivr.speech_text import date_words, digits_words, hour_range_words, money_words
 
-WINDOW_WORDS = {
-    "pt-BR": {"morning": "pela manhã", "afternoon": "à tarde", "evening": "à noite"},
-    "en": {"morning": "in the morning", "afternoon": "in the afternoon", "evening": "in the evening"},
-}
+CALLBACK_OPTION = "callback_option"
 
 
 class Voice(Protocol):
@@ -47,12 +53,31 @@ class ConversationResult:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def party_for(account: Account) -> flow.Party:
+def party_for(account: Account, windows: tuple[CallbackWindow, ...] = ()) -> flow.Party:
+    """The flow's view of the debtor; ``windows``: the callback windows to offer them."""
     if account.verify_birth_year_hash:
-        return flow.Party(account.name, "birth_year")
+        return flow.Party(account.name, "birth_year", callback_windows=windows)
     if account.verify_digits_hash:
-        return flow.Party(account.name, "digits", 4)
-    return flow.Party(account.name, None)
+        return flow.Party(account.name, "digits", 4, callback_windows=windows)
+    return flow.Party(account.name, None, callback_windows=windows)
+
+
+def callback_windows_for(account: Account, number: str | None, policy: Policy) -> tuple[CallbackWindow, ...]:
+    """The callback windows the law and the configuration allow where the holder of ``number``
+    is (narrowed by the account's region and zone); none for a number without a rule pack."""
+    if not number:
+        return ()
+    try:
+        location = locate(number, account.region, account.timezone)
+    except UnsupportedNumber:
+        return ()
+    return callback_windows(location, policy)
+
+
+def window_words(label: str, language: str) -> str:
+    """``"09:00-12:00"`` -> ``"das nove ao meio-dia"`` / ``"from nine to noon"``."""
+    start, end = parse_label(label)
+    return hour_range_words(start, end, language)
 
 
 def call_fields(account: Account, company: Any, language: str) -> dict[str, str]:
@@ -83,7 +108,17 @@ async def run_conversation(
         values = dict(fields)
         for key, value in extra:
             if key == "window":
-                values["window_words"] = WINDOW_WORDS.get(language, WINDOW_WORDS["pt-BR"])[value]
+                values["window_words"] = window_words(value, language)
+            elif key == "windows":
+                values["window_options"] = " ".join(
+                    catalogue.render(
+                        CALLBACK_OPTION,
+                        language,
+                        {**values, "window_words": window_words(label, language), "key": str(n)},
+                        verified=verified,
+                    ).text
+                    for n, label in enumerate(value.split(), 1)
+                )
             else:
                 values[key] = value
         rendered = catalogue.render(prompt, language, values, verified=verified)

@@ -11,8 +11,13 @@ commands for the transport (FastAGI in production, scripted keys in the sandbox)
       no key / wrong keys twice ─► limited message, hang up
       1 ─► second factor if the account has one (two tries) ─► limited message on failure
         verified ─► the debt (amount, due date) ─► menu:
-          1 payment link by SMS · 2 callback (morning / afternoon / evening)
-          3 repeat · 4 stop calling me
+          1 payment link by SMS · 2 callback · 3 repeat · 4 stop calling me
+          2 ─► keys 1..n pick one of the party's callback windows (hour ranges in the
+               debtor's local time that the law and the configuration allow: computed by
+               ``dialer.rules.callback_windows`` and handed in on ``Party``); the action
+               records the range ("09:00-12:00") and its zone. No window to offer: the
+               debtor hears that an agent will call within the hours the law allows, and
+               the action carries no window.
 
 ``session.verified`` becomes true only on the transition that checks the second factor
 (or on "1" when the account has none); commands carry the flag they were issued under,
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from dialer.domain import Outcome
+from dialer.rules.callback_windows import CallbackWindow
 
 
 class State(StrEnum):
@@ -44,6 +50,7 @@ class Party:
     name: str
     second_factor: str | None = None  # "birth_year" | "digits" | None
     digits_count: int = 4
+    callback_windows: tuple[CallbackWindow, ...] = ()  # what keys 1..n offer, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +117,6 @@ MAX_REPEATS = 3
 IDENTIFY_TIMEOUT_S = 6.0
 FACTOR_TIMEOUT_S = 10.0
 MENU_TIMEOUT_S = 8.0
-WINDOWS = {"1": "morning", "2": "afternoon", "3": "evening"}
 
 
 def begin(party: Party, amd: str | None) -> tuple[Session, list[Command]]:
@@ -137,6 +143,16 @@ def _factor_prompt(party: Party) -> Ask:
         FACTOR_TIMEOUT_S,
         (("digits_count", str(party.digits_count)),),
     )
+
+
+def _windows_prompt(party: Party) -> Ask:
+    """The callback question: its ``windows`` field lists the ranges keys 1..n pick, in order."""
+    labels = " ".join(w.label for w in party.callback_windows)
+    return Ask("callback_windows", True, 1, MENU_TIMEOUT_S, (("windows", labels),))
+
+
+def _window_for(party: Party, pressed: str) -> CallbackWindow | None:
+    return {str(key): w for key, w in enumerate(party.callback_windows, 1)}.get(pressed)
 
 
 def _disclose(s: Session) -> list[Command]:
@@ -210,9 +226,14 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
                 actions=(*s.actions, Action("payment_link")),
             )
         if pressed == "2":
-            return replace(s, state=State.CALLBACK, tries=0), [
-                Ask("callback_windows", True, 1, MENU_TIMEOUT_S)
-            ]
+            if not party.callback_windows:
+                return _finish(
+                    s,
+                    Say("confirm_callback_lawful_hours", True),
+                    Say("goodbye", True),
+                    actions=(*s.actions, Action("callback")),
+                )
+            return replace(s, state=State.CALLBACK, tries=0), [_windows_prompt(party)]
         if pressed == "3" and s.repeats < MAX_REPEATS:
             r = replace(s, repeats=s.repeats + 1, tries=0)
             return r, _disclose(r)
@@ -227,15 +248,18 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
         return again or _finish(s, Say("goodbye", True))
 
     if s.state is State.CALLBACK:
-        window = WINDOWS.get(pressed)
-        if window:
+        window = _window_for(party, pressed)
+        if window is not None:
             return _finish(
                 s,
-                Say("confirm_callback", True, (("window", window),)),
+                Say("confirm_callback", True, (("window", window.label),)),
                 Say("goodbye", True),
-                actions=(*s.actions, Action("callback", (("window", window),))),
+                actions=(
+                    *s.actions,
+                    Action("callback", (("window", window.label), ("timezone", window.timezone))),
+                ),
             )
-        again = _retry(s, Ask("callback_windows", True, 1, MENU_TIMEOUT_S), pressed)
+        again = _retry(s, _windows_prompt(party), pressed)
         return again or _finish(s, Say("goodbye", True))
 
     raise AssertionError(f"no transition from {s.state}")  # pragma: no cover

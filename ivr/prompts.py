@@ -6,12 +6,19 @@ on a violation. ``Catalogue.render(prompt_id, language, fields, verified=…)`` 
 only way a prompt's text is produced: a ``full`` prompt for a party not verified on
 this call raises ``DisclosureViolation`` — the run-time half of the guarantee whose
 static half is ``tests/test_ivr_flow.py``'s walk of every path of the flow.
+
+A prompt's level is the catalogue file's: an admin's edit (``overrides``) may keep it or
+make it stricter (full → limited → none), never looser — a looser level is refused with
+``ConfigError``, so no edit can turn a verification question into a full prompt.
+``CatalogueSource`` keeps the catalogue a service renders with up to date with the
+admins' edits (the FastAGI app and the sandbox share it).
 """
 
 from __future__ import annotations
 
+import logging
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,13 @@ PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 CATALOGUE = PROMPTS_DIR / "catalogue.toml"
 LANGUAGES = ("pt-BR", "en")
 LIMITED_MESSAGE = "limited_message"
+
+log = logging.getLogger("regua.ivr")
+
+#: The admins' prompt edits and their version (``Store.prompt_overrides`` has this shape).
+OverridesReader = Callable[[], Awaitable[tuple[Mapping[str, Mapping[str, object]], int]]]
+#: The version alone, when it is cheaper to read (``Store.prompt_version``).
+VersionReader = Callable[[], Awaitable[int]]
 
 
 class DisclosureViolation(ReguaError):
@@ -69,6 +83,8 @@ class Catalogue:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(str(path), "-", f"cannot read the prompt catalogue: {exc}") from None
         for pid, body in (overrides or {}).items():
+            if pid in data:
+                _check_stricter(pid, data[pid], body)
             data.setdefault(pid, {}).update(body)
         prompts: dict[str, Prompt] = {}
         for pid, body in data.items():
@@ -93,6 +109,27 @@ class Catalogue:
         )
         text = template.format_map(_Fields(fields))
         return Rendered(prompt_id, prompt.level, language, text, prompt.audio.get(language))
+
+
+def _level_of(body: object) -> Level | None:
+    if not isinstance(body, Mapping) or "level" not in body:
+        return None
+    try:
+        return Level(str(body["level"]))
+    except ValueError:
+        return None  # not a level at all: _prompt says so
+
+
+def _check_stricter(pid: str, file_body: object, edit: Mapping[str, object]) -> None:
+    """An edit may keep a prompt's level or make it stricter (full → limited → none), never looser."""
+    ours, theirs = _level_of(file_body), _level_of(edit)
+    if ours is not None and theirs is not None and theirs.rank > ours.rank:
+        raise ConfigError(
+            "prompt overrides",
+            f"{pid}.level",
+            f"the catalogue makes {pid!r} a {ours.value} prompt; an edit may only make a level"
+            f" stricter (full → limited → none), not {theirs.value}",
+        )
 
 
 def _prompt(file: str, pid: str, body: object, forbidden_names: tuple[str, ...]) -> Prompt:
@@ -124,3 +161,39 @@ def catalogue_for(settings: Any, overrides: Mapping[str, Mapping[str, object]] |
     return Catalogue.load(
         settings.limited_message.voice, (*company.collection_names, company.name), overrides=overrides
     )
+
+
+class CatalogueSource:
+    """The catalogue as the admins last edited it: ``current()`` re-reads their edits when
+    their version changes and keeps the catalogue it has when the read fails (a bad read must
+    not silence the IVR) or the edits are refused (edits saved before a check existed)."""
+
+    def __init__(
+        self,
+        settings: Any,
+        catalogue: Catalogue,
+        overrides: OverridesReader | None = None,
+        version: VersionReader | None = None,
+    ) -> None:
+        self.settings, self.catalogue = settings, catalogue
+        self._overrides, self._read_version = overrides, version
+        self._version: int | None = None
+
+    async def current(self) -> Catalogue:
+        """The catalogue for the next call (admins' edits apply from the next call on)."""
+        if self._overrides is None:
+            return self.catalogue
+        try:
+            if self._read_version is not None and await self._read_version() == self._version:
+                return self.catalogue
+            overrides, version = await self._overrides()
+        except Exception:
+            log.exception("could not read the prompt edits: keeping the catalogue")
+            return self.catalogue
+        if version != self._version:
+            try:
+                self.catalogue = catalogue_for(self.settings, overrides)
+            except Exception:  # the same edits would fail again: wait for the next version
+                log.exception("prompt edits version %s refused: keeping the catalogue", version)
+            self._version = version
+        return self.catalogue

@@ -1,4 +1,8 @@
-"""SANDBOX: the real IVR flow and prompts, driven by the scripted keys of a magic number."""
+"""SANDBOX: the real IVR flow and prompts, driven by the scripted keys of a magic number.
+
+The sandbox hears what real calls hear: the admins' prompt edits (``overrides``, e.g.
+``Store.prompt_overrides``, re-read when their version changes) and the callback windows
+the debtor's state allows, from the policy compiled once per runner."""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dialer.domain import Outcome
+from dialer.rules.policy import Policy
 from dialer.settings import Settings
 from dialer.telephony.base import CallRequest, IvrAction
-from ivr.conversation import call_fields, party_for, run_conversation
-from ivr.prompts import Catalogue, Rendered
+from ivr.conversation import call_fields, callback_windows_for, party_for, run_conversation
+from ivr.prompts import CatalogueSource, OverridesReader, Rendered, catalogue_for
 
 VERIFY = "@verify"  # in a script: "type the right second factor"
 
@@ -38,15 +43,18 @@ Runner = Callable[
 ]
 
 
-def make_sandbox_ivr(settings: Settings) -> Runner:
-    catalogue = Catalogue.load(
-        settings.limited_message.voice, (*settings.company.collection_names, settings.company.name)
-    )
+def make_sandbox_ivr(settings: Settings, overrides: OverridesReader | None = None) -> Runner:
+    """The sandbox's IVR runner; ``overrides``: where the admins' prompt edits are read
+    (``Store.prompt_overrides``), or None for the catalogue file alone."""
+    catalogues = CatalogueSource(settings, catalogue_for(settings), overrides)
+    policy = Policy.from_settings(settings)
 
     async def run(
         request: CallRequest, script: Any
     ) -> tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]:
-        party = party_for(request.account)
+        catalogue = await catalogues.current()
+        windows = callback_windows_for(request.account, request.phone.number, policy)
+        party = party_for(request.account, windows)
         keys = tuple(k for k in script.keys if k != VERIFY or party.second_factor)
         voice = ScriptedVoice(keys)
         fields = call_fields(request.account, settings.company, request.language)

@@ -4,6 +4,8 @@ money_words(Decimal("1234.56"), "BRL", "pt-BR")
     -> "mil duzentos e trinta e quatro reais e cinquenta e seis centavos"
 date_words(date(2026, 11, 13), "pt-BR") -> "treze de novembro de dois mil e vinte e seis"
 digits_words("0800", "pt-BR") -> "zero oito zero zero"
+hour_range_words(9 * 3600, 12 * 3600, "pt-BR") -> "das nove ao meio-dia"
+hour_range_words(15 * 3600, 18 * 3600, "en") -> "from three to six p.m."
 """
 
 from __future__ import annotations
@@ -96,3 +98,53 @@ def digits_words(digits: str, language: str) -> str:
     groups = [g for g in digits.replace("-", " ").split() if g]
     spoken = [" ".join(names[int(c)] for c in g if c.isdigit()) for g in groups]
     return ", ".join(s for s in spoken if s)
+
+
+def _pt_hour(h: int) -> str:
+    """An hour of the clock, feminine as Portuguese counts hours ("uma", "vinte e duas")."""
+    words = number_words(h, "pt-BR")
+    for masculine, feminine in (("um", "uma"), ("dois", "duas")):
+        if words == masculine or words.endswith(" " + masculine):
+            return words[: -len(masculine)] + feminine
+    return words
+
+
+def _pt_time(secs: int) -> tuple[str, str]:
+    """(the words, their article's gender and number: "m" meio-dia, "f" meia-noite / uma, "p" the rest)."""
+    h, m = secs // 3600 % 24, secs % 3600 // 60
+    if m == 0 and h == 12:
+        return "meio-dia", "m"
+    if m == 0 and h == 0:
+        return "meia-noite", "f"
+    words = _pt_hour(h)
+    if m:
+        words += " e meia" if m == 30 else f" e {number_words(m, 'pt-BR')}"
+    return words, "f" if h == 1 else "p"
+
+
+def _en_time(secs: int) -> tuple[str, str]:
+    """(the words, "a.m." / "p.m." / "" for noon and midnight), on a 12-hour clock."""
+    h, m = secs // 3600 % 24, secs % 3600 // 60
+    if m == 0 and h in (0, 12):
+        return ("midnight" if h == 0 else "noon"), ""
+    words = number_words(h % 12 or 12, "en")
+    if m:
+        words += f" oh {number_words(m, 'en')}" if m < 10 else f" {number_words(m, 'en')}"
+    return words, "a.m." if h < 12 else "p.m."
+
+
+def hour_range_words(start_s: int, end_s: int, language: str) -> str:
+    """An hour range of the local clock, as a sentence says it: "das nove ao meio-dia",
+    "do meio-dia às quinze horas"; "from nine to noon", "from eleven a.m. to two p.m."."""
+    if _family(language) == "pt":
+        start, g1 = _pt_time(start_s)
+        end, g2 = _pt_time(end_s)
+        since = {"m": "do", "f": "da", "p": "das"}[g1]
+        until = {"m": "ao", "f": "à", "p": "às"}[g2]
+        unit = " horas" if g2 == "p" else (" hora" if end == "uma" else "")
+        return f"{since} {start} {until} {end}{unit}"
+    start, am1 = _en_time(start_s)
+    end, am2 = _en_time(end_s)
+    if am1 and am2 and am1 != am2:
+        start += f" {am1}"
+    return f"from {start} to {end}" + (f" {am2}" if am2 else "")

@@ -213,6 +213,63 @@ async def test_many_calls_at_once(ivr):
     assert server.served == 50
 
 
+@pytest.mark.parametrize(
+    ("number", "phone_in_request", "key", "window", "zone", "offered"),
+    [
+        ("11987654322", True, "4", "18:00-20:00", "America/Sao_Paulo", 4),  # SP: until 20:00
+        ("85987654322", True, "3", "15:00-18:00", "America/Fortaleza", 3),  # CE: nothing after 18:00
+        ("21987654322", True, "4", "18:00-19:00", "America/Sao_Paulo", 4),  # RJ: cut at 19:00
+        ("85987654322", False, "1", "09:00-12:00", "America/Fortaleza", 3),  # an older request: its phone
+    ],
+)
+async def test_callback_windows_over_the_wire(
+    ivr, tmp_path, number, phone_in_request, key, window, zone, offered
+):
+    rig, server, app, audio, catalogue = ivr
+    await rig.load(campaign_csv(tmp_path, [("W1", number, "10/11/2026")], name="w.csv"))
+    request = {"campaign": "c1", "account_id": "W1", "language": "pt-BR"}
+    if phone_in_request:
+        request["phone"] = "+55" + number
+    await rig.store.ivr_register("c1:W1-0", request)
+    peer = Peer(["1", "1980", "2", key])
+    await peer.call(server.port, ("c1:W1-0",))
+    assert prompts_of(peer)[-3:] == ["callback_windows", "confirm_callback", "goodbye"]
+    result = await result_of(rig.store, "c1:W1-0")
+    assert result["actions"] == [{"kind": "callback", "window": window, "timezone": zone}]
+    spoken = {e["prompt"]: e["text"] for e in result["events"] if e["kind"] == "prompt"}
+    assert spoken["callback_windows"].count("digite") == offered
+    assert ("às vinte horas" in spoken["callback_windows"]) is (offered == 4 and number.startswith("11"))
+
+
+async def test_a_window_ceara_does_not_allow_cannot_be_picked(ivr, tmp_path):
+    rig, server, app, audio, catalogue = ivr
+    await rig.load(campaign_csv(tmp_path, [("W2", "85987654323", "10/11/2026")], name="w.csv"))
+    await rig.store.ivr_register("c1:W2-0", {"campaign": "c1", "account_id": "W2", "phone": "+5585987654323"})
+    peer = Peer(["1", "1980", "2", "4", "4"])
+    await peer.call(server.port, ("c1:W2-0",))
+    assert prompts_of(peer)[-4:] == ["callback_windows", "invalid_option", "callback_windows", "goodbye"]
+    assert (await result_of(rig.store, "c1:W2-0"))["actions"] == []
+
+
+async def test_the_app_hears_the_admins_edits_from_the_next_call(ivr, settings):
+    rig, server, app, audio, catalogue = ivr
+    edits = {"goodbye": {"pt-BR": "Tchau!"}}
+    await rig.store.save_prompt_overrides(edits, MON_1000, "test", {"prompt": "goodbye"})
+    peer = Peer(["1", "1980", "4"])
+    await peer.call(server.port, ("c1:1-0",))
+    result = await result_of(rig.store, "c1:1-0")
+    assert [e["text"] for e in result["events"] if e.get("prompt") == "goodbye"] == ["Tchau!"]
+    # an edit that loosens a level (saved before levels were checked) is refused: the call goes on
+    bad = {"ask_identity": {"level": "full", "pt-BR": "Olá {name}, você deve {amount_words}. Digite 1."}}
+    await rig.store.save_prompt_overrides(bad, MON_1000, "test", {"prompt": "ask_identity"})
+    await rig.raw.delete(f"{keys.IVR_RESULT}c1:1-0")
+    peer = Peer(["1", "1980", "4"])
+    await peer.call(server.port, ("c1:1-0",))
+    result = await result_of(rig.store, "c1:1-0")
+    first = next(e for e in result["events"] if e["kind"] == "prompt")
+    assert first["prompt"] == "ask_identity" and first["level"] == "limited" and "cem" not in first["text"]
+
+
 INPUT = st.one_of(
     st.sampled_from(["1", "2", "3", "4", "9", "0", "*", "#", "", "1980", "1979"]),
     st.just(HANGUP),

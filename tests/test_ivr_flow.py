@@ -9,14 +9,27 @@ import pytest
 
 from dialer.domain import Outcome
 from dialer.errors import ConfigError
+from dialer.rules.callback_windows import CallbackWindow
 from dialer.rules.disclosure import Level
 from ivr import flow
 from ivr.prompts import Catalogue, DisclosureViolation
 
+H = 3600
+SP = tuple(
+    CallbackWindow(s * H, e * H, "America/Sao_Paulo") for s, e in ((9, 12), (12, 15), (15, 18), (18, 20))
+)
+CE = tuple(CallbackWindow(s * H, e * H, "America/Fortaleza") for s, e in ((9, 12), (12, 15), (15, 18)))
 CORRECT = "1980"
-KEYS = [*"0123456789*#", ""]  # every key, and the time-out
+KEYS = [*"0123456789*#", "12", ""]  # every key, two at once, and the time-out
 FACTOR_INPUTS = [CORRECT, "1979", "", "19"]
-PARTIES = [flow.Party("Maria", None), flow.Party("Maria", "birth_year"), flow.Party("Maria", "digits", 4)]
+PARTIES = [
+    flow.Party("Maria", None, callback_windows=SP),
+    flow.Party("Maria", "birth_year", callback_windows=SP),
+    flow.Party("Maria", "digits", 4, callback_windows=CE),
+]
+# every kind of party, with four, three, one or no windows to offer
+WALKED = [*PARTIES, flow.Party("Maria", "birth_year"), flow.Party("Maria", None, callback_windows=SP[3:])]
+WALKED_IDS = ["no-factor-SP", "birth-year-SP", "digits-CE", "birth-year-no-windows", "no-factor-one-window"]
 
 
 def check(kind: str, digits: str) -> bool:
@@ -36,7 +49,7 @@ def events_for(session: flow.Session, party: flow.Party) -> list[flow.Event]:
     return [flow.Digits(k) for k in inputs] + [flow.HungUp()]
 
 
-@pytest.mark.parametrize("party", PARTIES, ids=["no-factor", "birth-year", "digits"])
+@pytest.mark.parametrize("party", WALKED, ids=WALKED_IDS)
 @pytest.mark.parametrize("amd", [None, "HUMAN", "NOTSURE", "MACHINE"])
 def test_every_path_keeps_full_prompts_behind_verification(catalogue, party, amd):
     """Breadth-first over every key, time-out and hang-up from every reachable state."""
@@ -45,6 +58,7 @@ def test_every_path_keeps_full_prompts_behind_verification(catalogue, party, amd
     seen: set[flow.Session] = set()
     paths = 0
     outcomes = set()
+    offered = {(w.label, w.timezone) for w in party.callback_windows}
     while queue:
         session, commands, path = queue.popleft()
         for command in commands:
@@ -56,11 +70,24 @@ def test_every_path_keeps_full_prompts_behind_verification(catalogue, party, amd
                 if not command.verified:
                     with pytest.raises(DisclosureViolation) if level is Level.FULL else _nothing():
                         catalogue.render(command.prompt, "pt-BR", _fields(), verified=False)
+                # the callback question offers exactly the party's windows, in order
+                if command.prompt == "callback_windows":
+                    assert party.callback_windows
+                    assert dict(command.fields)["windows"].split() == [
+                        w.label for w in party.callback_windows
+                    ]
         if session.done:
             paths += 1
             outcomes.add(session.outcome)
             if session.outcome is not Outcome.ANSWERED_VERIFIED:
                 assert not any(a.kind in ("payment_link", "callback") for a in session.actions)
+            for action in session.actions:
+                if action.kind == "callback":  # an hour range that was offered, never a word
+                    data = dict(action.data)
+                    if offered:
+                        assert (data["window"], data["timezone"]) in offered, path
+                    else:
+                        assert data == {}, path
             continue
         state_key = replace(session, keys=())  # what was pressed before does not change what comes next
         if state_key in seen:
@@ -100,7 +127,9 @@ def _fields():
         "company": "Loja Exemplo",
         "amount_words": "dez reais",
         "due_words": "treze de novembro",
-        "window_words": "pela manhã",
+        "window_words": "das nove ao meio-dia",
+        "window_options": "Para receber a ligação das nove ao meio-dia, digite 1.",
+        "key": "1",
         "digits_count": "4",
     }
 
@@ -153,9 +182,39 @@ def test_machine_gets_the_whole_limited_message_and_nothing_else():
     assert session.outcome is Outcome.VOICEMAIL
 
 
-def test_callback_window_is_recorded():
-    session, _ = run(PARTIES[0], ["1", "2", "3"])
-    assert session.actions == (flow.Action("callback", (("window", "evening"),)),)
+@pytest.mark.parametrize(
+    ("party", "key", "window", "zone"),
+    [
+        (PARTIES[0], "1", "09:00-12:00", "America/Sao_Paulo"),
+        (PARTIES[0], "3", "15:00-18:00", "America/Sao_Paulo"),
+        (PARTIES[0], "4", "18:00-20:00", "America/Sao_Paulo"),
+        (flow.Party("Maria", None, callback_windows=CE), "3", "15:00-18:00", "America/Fortaleza"),
+    ],
+)
+def test_callback_window_is_recorded_as_an_hour_range(party, key, window, zone):
+    session, played = run(party, ["1", "2", key])
+    assert session.actions == (flow.Action("callback", (("window", window), ("timezone", zone))),)
+    assert played[-2:] == ["confirm_callback", "goodbye"]
+
+
+def test_a_window_not_offered_cannot_be_picked():
+    # Ceará: three windows, no evening. Key 4 is not an option; twice and the call ends.
+    party = flow.Party("Maria", None, callback_windows=CE)
+    session, played = run(party, ["1", "2", "4", "4"])
+    assert session.done and session.actions == ()
+    assert played[-4:] == ["callback_windows", "invalid_option", "callback_windows", "goodbye"]
+    session, _ = run(party, ["1", "2", "4", "2"])
+    assert session.actions == (
+        flow.Action("callback", (("window", "12:00-15:00"), ("timezone", "America/Fortaleza"))),
+    )
+
+
+def test_no_window_to_offer_promises_the_lawful_hours():
+    session, played = run(flow.Party("Maria", None), ["1", "2"])
+    assert session.done and session.outcome is Outcome.ANSWERED_VERIFIED
+    assert session.actions == (flow.Action("callback"),)
+    assert played[-2:] == ["confirm_callback_lawful_hours", "goodbye"]
+    assert "callback_windows" not in played
 
 
 def test_catalogue_levels(catalogue):

@@ -498,7 +498,8 @@ def _implications(
                         "campaign": campaign,
                         "account_id": ref.account_id,
                         "phone": number,
-                        "window": action.data.get("window", ""),
+                        "window": action.data.get("window", ""),  # hours in the debtor's local time
+                        "timezone": action.data.get("timezone", ""),
                         "requested_at": now_iso,
                     }
                 )

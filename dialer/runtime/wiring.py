@@ -166,7 +166,9 @@ def telephony_from_settings(
         case "asterisk":
             return AsteriskTelephony.from_settings(settings, clock, store)
         case "sandbox":
-            return SandboxTelephony(clock, realtime=realtime, ivr=make_sandbox_ivr(settings))
+            # the sandbox hears the admins' prompt edits as real calls do
+            ivr = make_sandbox_ivr(settings, overrides=store.prompt_overrides)
+            return SandboxTelephony(clock, realtime=realtime, ivr=ivr)
     raise ConfigError("settings", "service.telephony", f"unknown backend {settings.service.telephony!r}")
 
 

@@ -120,7 +120,7 @@ def _default_actions(request: CallRequest, script: Script) -> tuple[IvrAction, .
     if last == "6":
         return (IvrAction("wrong_number"),)
     if last == "8":
-        return (IvrAction("callback", {"window": "morning"}),)
+        return (IvrAction("callback", {"window": "09:00-12:00"}),)
     if last == "9":
         return (IvrAction("opt_out", {"channel": "voice"}),)
     return ()
