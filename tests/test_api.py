@@ -104,7 +104,10 @@ async def test_bad_token_and_browser_redirect(api):
     await people.add_user(rig.store, "sara", "supervisor", "sara-password-1", MON_1000, "test")
     origin = {"Origin": str(client.make_url("")).rstrip("/")}
     r = await client.post(
-        "/login", data={"username": "sara", "password": "sara-password-1"}, headers=origin, allow_redirects=False
+        "/login",
+        data={"username": "sara", "password": "sara-password-1"},
+        headers=origin,
+        allow_redirects=False,
     )
     assert r.status == 302 and auth.SESSION_COOKIE in r.cookies
     assert (

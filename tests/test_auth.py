@@ -85,7 +85,11 @@ async def test_every_route_with_every_kind_of_caller(web):
     client, rig, tokens, revoked = web
     found = routes(client)
     assert len(found) > 25
-    grants = {"ana": {"admin", "supervisor", "operator"}, "sara": {"supervisor", "operator"}, "otto": {"operator"}}
+    grants = {
+        "ana": {"admin", "supervisor", "operator"},
+        "sara": {"supervisor", "operator"},
+        "otto": {"operator"},
+    }
     for method, path, role in found:
         callers = {
             "nobody": {},
@@ -97,7 +101,11 @@ async def test_every_route_with_every_kind_of_caller(web):
             send = {**headers, **origin(client), "Accept": "application/json"}
             r = await client.request(method, path, headers=send, allow_redirects=False)
             if role == "public":  # open to all (a failed sign-in answers 401 by its own right)
-                assert r.status not in (401, 403) or (method, path) == ("POST", "/login"), (method, path, caller)
+                assert r.status not in (401, 403) or (method, path) == ("POST", "/login"), (
+                    method,
+                    path,
+                    caller,
+                )
             elif caller in ("nobody", "wrong", "revoked"):
                 assert r.status == 401, (method, path, caller, r.status)
             elif role in grants[caller]:
@@ -133,7 +141,10 @@ async def test_a_new_password_or_a_disable_ends_every_session(web):
     await people.change_user(rig.store, "sara", MON_1000, "user:ana", disabled=True)
     assert (await client.get("/api/me")).status == 401
     r = await client.post(
-        "/login", data={"username": "sara", "password": "another-password-9"}, headers=origin(client), allow_redirects=False
+        "/login",
+        data={"username": "sara", "password": "another-password-9"},
+        headers=origin(client),
+        allow_redirects=False,
     )
     assert r.status == 401 and cookie
 
@@ -146,16 +157,22 @@ async def test_changes_from_a_session_need_the_csrf_token_and_our_origin(web):
     csrf = re.search(r'data-csrf="([^"]+)"', await (await client.get("/")).text()).group(1)
     body = {"number": "+5511987654321", "reason": "opt_out"}
     evil = {"Origin": "http://127.0.0.1:1"}
-    assert (await client.post("/api/suppressions", json=body, headers=origin(client))).status == 403  # no token
-    assert (await client.post("/api/suppressions", json=body, headers={**evil, "X-CSRF-Token": csrf})).status == 403
+    assert (
+        await client.post("/api/suppressions", json=body, headers=origin(client))
+    ).status == 403  # no token
+    assert (
+        await client.post("/api/suppressions", json=body, headers={**evil, "X-CSRF-Token": csrf})
+    ).status == 403
     r = await client.post("/api/suppressions", json=body, headers={**origin(client), "X-CSRF-Token": csrf})
     assert r.status == 201, await r.text()
-    assert (await rig.store.suppressions(["+5511987654321"]))  # it went in
+    assert await rig.store.suppressions(["+5511987654321"])  # it went in
     audit = [e for e in await rig.store.global_audit() if e["kind"] == "suppress"]
     assert audit[-1]["actor"] == "user:sara"  # the person, not a role
     # a program with a token sends no CSRF token: nothing ambient to forge
     r = await client.post(
-        "/api/suppressions", json={"number": "+5511987654320"}, headers={"Authorization": f"Bearer {tokens['sara']}"}
+        "/api/suppressions",
+        json={"number": "+5511987654320"},
+        headers={"Authorization": f"Bearer {tokens['sara']}"},
     )
     assert r.status == 201
 
@@ -166,7 +183,9 @@ async def test_sign_in_is_throttled_per_account_and_per_address(web):
         r = await client.post("/login", data={"username": "ana", "password": "wrong"}, headers=origin(client))
         assert r.status in (401, 429)
     assert r.status == 429  # the limit locked the account
-    locked = await client.post("/login", data={"username": "ana", "password": PASSWORDS["ana"]}, headers=origin(client))
+    locked = await client.post(
+        "/login", data={"username": "ana", "password": PASSWORDS["ana"]}, headers=origin(client)
+    )
     assert locked.status == 429 and int(locked.headers["Retry-After"]) > 0  # even the right password
     kinds = [e["kind"] for e in await rig.store.global_audit()]
     assert kinds.count("login_failed") == auth.ACCOUNT_FAILURES - 1 and "login_locked" in kinds
@@ -174,7 +193,9 @@ async def test_sign_in_is_throttled_per_account_and_per_address(web):
     # another account is still open; guessing across accounts locks the address
     for i in range(auth.ADDRESS_FAILURES):
         await client.post("/login", data={"username": f"guess{i}", "password": "x"}, headers=origin(client))
-    r = await client.post("/login", data={"username": "otto", "password": PASSWORDS["otto"]}, headers=origin(client))
+    r = await client.post(
+        "/login", data={"username": "otto", "password": PASSWORDS["otto"]}, headers=origin(client)
+    )
     assert r.status == 429
 
 
@@ -207,9 +228,13 @@ async def test_a_huge_body_is_refused_before_it_is_read(web):
 async def test_the_cookie_is_secure_behind_https(redis_url, settings):
     rig = await make_rig(redis_url, settings, MON_1000)
     service = settings.service.model_copy(update={"public_url": "https://regua.example.com"})
-    runtime = Runtime(settings.model_copy(update={"service": service}), rig.policy, rig.cadence, rig.clock, b"t")
+    runtime = Runtime(
+        settings.model_copy(update={"service": service}), rig.policy, rig.cadence, rig.clock, b"t"
+    )
     await people.add_user(rig.store, "sara", "supervisor", PASSWORDS["sara"], MON_1000, "test")
-    client = TestClient(TestServer(create_app(Services(runtime, rig.store, rig.telephony, rig.sms, auth.TokenBook(())))))
+    client = TestClient(
+        TestServer(create_app(Services(runtime, rig.store, rig.telephony, rig.sms, auth.TokenBook(()))))
+    )
     await client.start_server()
     try:
         r = await client.post(

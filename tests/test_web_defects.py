@@ -53,7 +53,7 @@ async def test_an_admins_change_keeps_the_companys_own_file(api):
         '[service]\npublic_url = "http://evil.example"\n',
         '[ service ]\npublic_url = "http://evil.example"\n',
         'service.public_url = "http://evil.example"\n',
-        '[service.extra]\nx = 1\n',
+        "[service.extra]\nx = 1\n",
         "[\tservice\t]\nhttp_port = 1\n",
     ],
 )
@@ -106,7 +106,9 @@ async def test_an_upload_answer_names_the_senders_file_not_ours(api):
 
 async def test_fifty_megabytes_of_random_bytes_is_a_clear_400(api):
     client, rig, runtime = api
-    r = await client.post("/api/campaigns/junk/upload", data=io.BytesIO(os.urandom(50 * 1024**2)), headers=SUPERVISOR)
+    r = await client.post(
+        "/api/campaigns/junk/upload", data=io.BytesIO(os.urandom(50 * 1024**2)), headers=SUPERVISOR
+    )
     body = await r.json()
     assert r.status == 400, body
     assert len(body["error"]) < 700  # never kilobytes of the input
@@ -114,8 +116,10 @@ async def test_fifty_megabytes_of_random_bytes_is_a_clear_400(api):
 
 async def test_the_report_neutralises_formulas_and_offers_excel(api):
     client, rig, runtime = api
-    body = HEADER + "A1;=HYPERLINK(\"http://x\");11987654323;10/11/2026;10,50;sim;sim;1980\n"
-    assert (await client.post("/api/campaigns/nov/upload", data=body.encode(), headers=SUPERVISOR)).status == 200
+    body = HEADER + 'A1;=HYPERLINK("http://x");11987654323;10/11/2026;10,50;sim;sim;1980\n'
+    assert (
+        await client.post("/api/campaigns/nov/upload", data=body.encode(), headers=SUPERVISOR)
+    ).status == 200
     text = await (await client.get("/api/campaigns/nov/report.csv", headers=SUPERVISOR)).text()
     assert "\"'=HYPERLINK" in text and ",=HYPERLINK" not in text and ',"=HYPERLINK' not in text
     raw = await (await client.get("/api/campaigns/nov/report.csv?excel=1", headers=SUPERVISOR)).read()
