@@ -212,6 +212,10 @@ class Contact:
     phone: Phone
     channel: Channel
     suppressions: tuple[Suppression, ...] = ()
+    # the debtor asked for this call (a callback request): the attempt caps and the quiet
+    # week after a conversation do not hold it back (Reg F 1006.14(b)(3): calls made with the
+    # consumer's prior consent); hours, holidays, consent and suppressions still do
+    requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -428,3 +429,24 @@ def test_where_zones_are_ambiguous_the_earliest_close_holds(policy):
     at = datetime.fromisoformat("2026-11-23T11:00:00-04:00")
     assert decide(contact, (), at, policy).allowed and len(decide(contact, (), at, policy).time_zones) == 2
     assert allowed_until(contact, at, policy) == datetime.fromisoformat("2026-11-23T18:00:00-04:00")
+
+
+def test_a_call_the_debtor_asked_for_is_held_by_time_and_stops_not_by_caps(policy):
+    """After a verified conversation this morning the régua may not call for 7 days; the
+    agent calling back at the debtor's request may, within the hours, never if suppressed."""
+    from dialer.domain import Attempt, Outcome, Suppression, SuppressionReason
+
+    contact = make_contact("+5511987654321", Channel.VOICE, due=date(2026, 11, 1))
+    talk = Attempt(
+        "ACC-1", "+5511987654321", Channel.VOICE, at("2026-11-23T09:00:00-03:00"), Outcome.ANSWERED_VERIFIED
+    )
+    afternoon = at("2026-11-23T15:00:00-03:00")
+    assert not decide(contact, (talk,), afternoon, policy).allowed  # the régua waits a week
+    asked = dataclasses.replace(contact, requested=True)
+    assert decide(asked, (talk,), afternoon, policy).allowed
+    night = decide(asked, (talk,), at("2026-11-23T21:00:00-03:00"), policy)
+    assert not night.allowed and night.reasons == ("outside_calling_hours",)
+    stopped = dataclasses.replace(
+        asked, suppressions=(Suppression("+5511987654321", SuppressionReason.OPT_OUT),)
+    )
+    assert not decide(stopped, (talk,), afternoon, policy).allowed

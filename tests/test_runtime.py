@@ -582,3 +582,26 @@ async def test_keys_an_earlier_version_wrote_are_renamed_at_start(rig):
     await rig.raw.hset("regua:suppress", "+5511900000000|*", "{}")
     with pytest.raises(StoreError, match="both the old and the new names hold data"):
         await rig.store.migrate_legacy_keys()
+
+
+async def test_the_callback_queue_says_whether_the_debtor_may_be_called_now(rig, tmp_path):
+    """A debtor in Ceará (DDD 85) asked for a callback; the queue asks decide() for a call now:
+    yes at 17:30 there, no at 18:30 (Ceará's law ends calls at 18:00) — from 08:00 next day."""
+    from dialer.runtime.callbacks import queue
+
+    rig.clock.set(datetime.fromisoformat("2026-11-23T10:00:00-03:00"))
+    await rig.load(campaign_csv(tmp_path, [("C8", "85987654328", DUE)]))
+    await rig.scheduler.run_once()
+    await rig.worker().run_once()
+    rig.clock.set(datetime.fromisoformat("2026-11-23T17:30:00-03:00"))
+    (item,) = await queue(rig.store, rig.policy, rig.clock.now())
+    assert item["may_call_now"] is True and item["timezone"] == "America/Fortaleza", (item["reasons"], item)
+    assert item["window"] and item["debtor_local_time"].startswith("2026-11-23T17:30")
+    taken = await rig.store.claim_callback(item["id"], "sara", rig.clock.now())
+    assert taken is not None and taken["claimed_by"] == "sara"
+    rig.clock.set(datetime.fromisoformat("2026-11-23T18:30:00-03:00"))
+    (later,) = await queue(rig.store, rig.policy, rig.clock.now())
+    assert later["may_call_now"] is False and "outside_calling_hours" in later["reasons"]
+    assert later["not_before"].startswith("2026-11-24T08:00") and later["claimed_by"] == "sara"
+    assert await rig.store.complete_callback_id(later["id"]) is True
+    assert await queue(rig.store, rig.policy, rig.clock.now()) == []

@@ -265,7 +265,7 @@ class _ZoneRules:
         call = channel.is_call
         if call and policy.min_days_past_due_voice > 0:
             self.min_day = contact.account.due_date + timedelta(days=policy.min_days_past_due_voice)
-        if not history:
+        if not history or contact.requested:
             return
         number = contact.phone.number
         account_id = contact.account.account_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -14,10 +15,48 @@ from dialer.store.codec import event_json
 
 class HandoffStore(StoreBase):
     async def callbacks(self, limit: int = 500) -> list[dict[str, Any]]:
-        return [json.loads(e) for e in await self._r.zrange(keys.CALLBACKS, 0, limit - 1)]
+        """Open callback requests, oldest first; each with its ``id`` and, once an agent took
+        it, ``claimed_by`` and ``claimed_at``."""
+        members = await self._r.zrange(keys.CALLBACKS, 0, limit - 1)
+        claims = (
+            await self._r.hmget(keys.CALLBACK_CLAIMS, [callback_id(m) for m in members]) if members else []
+        )
+        out = []
+        for member, claim in zip(members, claims, strict=True):
+            entry = json.loads(member)
+            entry["id"] = callback_id(member)
+            if claim:
+                entry.update(json.loads(claim))
+            out.append(entry)
+        return out
+
+    async def claim_callback(self, cid: str, user: str, now: datetime) -> dict[str, Any] | None:
+        """An agent takes a request (a second agent sees who has it). The request, or None."""
+        for entry in await self.callbacks(10_000):
+            if entry["id"] == cid:
+                claim = {"claimed_by": user, "claimed_at": now.isoformat()}
+                await self._r.hset(keys.CALLBACK_CLAIMS, cid, event_json(claim))
+                return {**entry, **claim}
+        return None
+
+    async def complete_callback_id(self, cid: str) -> bool:
+        """Mark a request done by its id. Whether it was open."""
+        for member in await self._r.zrange(keys.CALLBACKS, 0, -1):
+            if callback_id(member) == cid:
+                async with self._r.pipeline(transaction=True) as p:
+                    p.zrem(keys.CALLBACKS, member)
+                    p.hdel(keys.CALLBACK_CLAIMS, cid)
+                    removed, _ = await p.execute()
+                return bool(removed)
+        return False
 
     async def complete_callback(self, raw: Mapping[str, Any]) -> int:
-        return int(await self._r.zrem(keys.CALLBACKS, event_json(raw)))
+        member = event_json({k: v for k, v in raw.items() if k not in ("id", "claimed_by", "claimed_at")})
+        async with self._r.pipeline(transaction=True) as p:
+            p.zrem(keys.CALLBACKS, member)
+            p.hdel(keys.CALLBACK_CLAIMS, callback_id(member))
+            removed, _ = await p.execute()
+        return int(removed)
 
     # ------------------------------------------------------------------ admin configuration
 
@@ -112,3 +151,8 @@ class HandoffStore(StoreBase):
             return None
         at, speed, wall = raw.split("|")
         return datetime.fromisoformat(at), float(speed), float(wall)
+
+
+def callback_id(member: str) -> str:
+    """A callback request's stable id (its record is the sorted set's member)."""
+    return hashlib.sha1(member.encode()).hexdigest()[:16]

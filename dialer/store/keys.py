@@ -35,6 +35,7 @@ CAMPAIGNS = f"{GLOBAL}:campaigns"  # hash: name -> created-at ISO
 SUPPRESS = f"{GLOBAL}:suppress"  # hash: "<e164>|<channel or *>" -> JSON entry
 AUDIT = f"{GLOBAL}:audit"  # stream: changes outside a campaign (suppression, config)
 CALLBACKS = f"{GLOBAL}:callbacks"  # zset: callback requests by requested time
+CALLBACK_CLAIMS = f"{GLOBAL}:callback-claims"  # hash: callback id -> who took it, when
 WAKE = f"{PREFIX}:wake"  # pub/sub channel: schedulers wake up early
 LINKS = f"{GLOBAL}:links"  # hash: payment link id -> "<campaign>\x1f<account>"
 CONFIG_OVERLAY = f"{GLOBAL}:config:overlay"  # string: the admins' TOML laid over the files
