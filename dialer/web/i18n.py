@@ -1,8 +1,8 @@
 """The console's languages: Portuguese (Brazil) by default, English.
 
 Strings are written in English in the templates and the code (``_("Campaigns")``); the
-Portuguese catalogue is ``locale/pt_BR/LC_MESSAGES/messages.po``, read with Babel when the
-service starts (no compiled files to keep). Dates, times and money are formatted by Babel
+Portuguese catalogue is every ``.po`` file in ``locale/pt_BR/LC_MESSAGES/`` (one per part
+of the console), read with Babel when the service starts (no compiled files to keep). Dates, times and money are formatted by Babel
 for the person's language, times in their zone.
 """
 
@@ -30,15 +30,33 @@ DEFAULT = "pt-BR"
 def translations(language: str) -> gettext.NullTranslations:
     """The catalogue of ``language`` (English: the strings as written)."""
     locale = LANGUAGES.get(language, LANGUAGES[DEFAULT])
-    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-    if not po.exists():
+    files = sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po"))
+    if not files:
         return gettext.NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return gettext.GNUTranslations(buf)
+    merged: gettext.NullTranslations | None = None
+    for po in files:
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=locale)
+        buf = io.BytesIO()
+        write_mo(buf, catalog)
+        buf.seek(0)
+        part = gettext.GNUTranslations(buf)
+        if merged is None:
+            merged = part
+        else:
+            merged.add_fallback(part)
+    assert merged is not None
+    return merged
+
+
+def catalogue_ids(language: str = DEFAULT) -> set[str]:
+    """Every string the catalogues of ``language`` translate (for the completeness test)."""
+    locale = LANGUAGES.get(language, LANGUAGES[DEFAULT])
+    ids: set[str] = set()
+    for po in (LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po"):
+        with po.open("rb") as fh:
+            ids |= {str(m.id) for m in read_po(fh, locale=locale) if m.id and m.string}
+    return ids
 
 
 def pick(language: str | None) -> str:
