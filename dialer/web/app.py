@@ -25,7 +25,11 @@ from dialer.web import (
     callbacks,
     campaigns,
     config,
+    console_accounts,
+    console_admin,
+    console_callbacks,
     console_campaigns,
+    console_suppressions,
     health,
     pages,
     pay,
@@ -44,6 +48,10 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes,  # /healthz, /metrics, /api/health, /api/short-calls
     pages.routes,  # /login, /logout, /api/me, /static/…
     console_campaigns.routes,  # /, /campaigns/{name}
+    console_accounts.routes,  # /accounts, /accounts/{id}
+    console_callbacks.routes,  # /callbacks
+    console_suppressions.routes,  # /suppressions
+    console_admin.routes,  # /admin/…
     campaigns.routes,  # /api/campaigns…
     accounts.routes,  # /api/accounts/{id}/…
     callbacks.routes,  # /api/callbacks…
