@@ -27,6 +27,7 @@ from dialer.web import (
     config,
     console_accounts,
     console_admin,
+    console_admin_users,
     console_callbacks,
     console_campaigns,
     console_suppressions,
@@ -52,6 +53,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     console_callbacks.routes,  # /callbacks
     console_suppressions.routes,  # /suppressions
     console_admin.routes,  # /admin/…
+    console_admin_users.routes,  # /admin/users, /admin/tokens
     campaigns.routes,  # /api/campaigns…
     accounts.routes,  # /api/accounts/{id}/…
     callbacks.routes,  # /api/callbacks…
