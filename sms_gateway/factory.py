@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from dialer.errors import ConfigError
+from dialer.formats.provider_url import ProviderUrl, parse_url
 from sms_gateway.base import Outbox, SmsGateway, SmsLedger
 from sms_gateway.http_json import DEFAULT_TEMPLATE, HttpJsonConfig, HttpJsonSms
 from sms_gateway.resilient import LanePolicy, ResiliencePolicy, ResilientSms
@@ -67,75 +67,6 @@ POLICY_OPTIONS = {
     "circuit_cool_down": float,
     "sending_timeout": float,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderUrl:
-    """A parsed provider URL: what it names, never printed whole."""
-
-    key: str  # the settings key, for error messages
-    scheme: str
-    username: str
-    host: str
-    port: int | None
-    path: str
-    options: dict[str, str]
-    extra: list[tuple[str, str]]  # query parameters that are not options (generic HTTP keeps them)
-
-    def fail(self, reason: str) -> ConfigError:
-        return ConfigError("settings", self.key, f"{self.scheme}://: {reason}")
-
-    def text(self, name: str, default: str = "") -> str:
-        return self.options.get(name, default)
-
-    def number(self, name: str, default: float, *, cast: Callable[[str], Any] = float) -> Any:
-        raw = self.options.get(name)
-        if raw in (None, ""):
-            return default
-        try:
-            value = cast(raw)
-        except ValueError:
-            raise self.fail(f"option {name}={raw!r} is not a number") from None
-        if value < 0:
-            raise self.fail(f"option {name} must not be negative")
-        return value
-
-    def secret(self, option: str, env: Mapping[str, str], *, required: bool = True) -> str:
-        name = self.options.get(option, "")
-        if not name:
-            if required:
-                raise self.fail(f"{option}=VARIABLE is required: the secret is read from that variable")
-            return ""
-        value = env.get(name, "")
-        if not value and required:
-            raise ConfigError("environment", name, f"not set (named by {option} in {self.key})")
-        return value
-
-
-def parse_url(url: str, key: str, known: frozenset[str]) -> ProviderUrl:
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError("settings", key, f"{scheme}://: the port is not a number") from None
-    if parts.password:
-        raise ConfigError(
-            "settings",
-            key,
-            f"{scheme}://: a secret written in the URL is refused; put it in an environment "
-            "variable and name it with the *_env option",
-        )
-    options: dict[str, str] = {}
-    extra: list[tuple[str, str]] = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in known:
-            options[name] = value
-        else:
-            extra.append((name, value))
-    return ProviderUrl(
-        key, scheme, parts.username or "", parts.hostname or "", port, parts.path, options, extra
-    )
 
 
 def _unknown(url: ProviderUrl) -> None:
