@@ -176,6 +176,8 @@ class Account:
     verify_birth_year_hash: str | None = None
     verify_digits_hash: str | None = None
     boleto_line: str | None = None
+    # CPF/CNPJ, kept only when a charge needs it; never in a repr (so never in a log)
+    document: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,9 @@ ReguaError
 ├── SmsError
 │   ├── SmsRetryable       try again later (throttled, 5xx, timeout)
 │   └── SmsPermanent       the provider refused this message for good
+├── PaymentError
+│   ├── PaymentRetryable   the payment provider may answer later (throttled, 5xx, timeout)
+│   └── PaymentPermanent   the provider refused the request (bad data, bad credentials)
 └── RetryLater(defer=…)    back off and try again in ``defer`` seconds
 """
 
@@ -92,6 +95,22 @@ class SmsPermanent(SmsError):
     def __init__(self, message: str, *, opted_out: bool = False) -> None:
         super().__init__(message)
         self.opted_out = opted_out
+
+
+class PaymentError(ReguaError):
+    """A payment provider could not do what was asked."""
+
+
+class PaymentRetryable(PaymentError):
+    """A transient payment-provider failure: retry with back-off."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PaymentPermanent(PaymentError):
+    """The provider refused the request for good: surfaced, never retried in a loop."""
 
 
 class RetryLater(ReguaError):

@@ -17,6 +17,7 @@ reason.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, assert_never
 
@@ -186,9 +187,27 @@ class SmsSettings(_Model):
     max_segments: int = Field(default=3, ge=1, le=10)  # longer texts are refused, not sent
 
 
+class PaymentSettings(_Model):
+    """Charges per debt and the provider that collects them (``payments.provider``)."""
+
+    provider: str = "sandbox://"  # sandbox:// | pix+https://… | asaas://… | signed://…
+    create_on_load: bool = True  # a charge for every account a campaign file loads
+    due_in_days: int = Field(default=3, ge=0, le=60)  # the charge falls due this long after it is made
+    valid_after_due_days: int = Field(default=30, ge=0, le=365)  # and may be paid this long after
+    fine_percent: Decimal = Field(default=Decimal("2"), ge=0, le=Decimal("2"))  # CDC art. 52 §1
+    # moratory interest a month: 1 % is the usual contract rate (CC art. 406 with the
+    # Lei de Usura's ceiling for a creditor that is not a bank); more is refused
+    interest_percent_month: Decimal = Field(default=Decimal("1"), ge=0, le=Decimal("1"))
+    recheck_minutes: int = Field(default=60, ge=5, le=1440)  # open charges asked again this often
+    reconcile_batch: int = Field(default=500, ge=1, le=100000)  # charges asked per reconciliation run
+    create_concurrency: int = Field(default=8, ge=1, le=256)
+    overpayment_tolerance: Decimal = Field(default=Decimal("0.00"), ge=0)  # more than this is flagged
+
+
 class Settings(_Model):
     service: ServiceSettings
     sms: SmsSettings = SmsSettings()
+    payments: PaymentSettings = PaymentSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
     policy: PolicySettings
     company: CompanySettings

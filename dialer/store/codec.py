@@ -46,6 +46,7 @@ def pack_account(a: Account) -> str:
             a.verify_birth_year_hash or "",
             a.verify_digits_hash or "",
             a.boleto_line or "",
+            a.document or "",
         ]
     )
 
@@ -57,7 +58,9 @@ _OUTCOMES = {o.value: o for o in Outcome}
 
 
 def unpack_account(account_id: str, text: str) -> Account:
-    name, due, amount, currency, method, status, region, tz, vb, vd, boleto = text.split(SEP)
+    fields = text.split(SEP)
+    name, due, amount, currency, method, status, region, tz, vb, vd, boleto = fields[:11]
+    document = fields[11] if len(fields) > 11 else ""  # accounts stored before payments have none
     return Account(
         account_id,
         name,
@@ -71,6 +74,7 @@ def unpack_account(account_id: str, text: str) -> Account:
         vb or None,
         vd or None,
         boleto or None,
+        document or None,
     )
 
 
