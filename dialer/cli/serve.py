@@ -12,13 +12,12 @@ from datetime import datetime
 from dialer.cli.common import Command
 from dialer.clock import SimulatedClock
 from dialer.errors import InputError
-from dialer.formats.campaign_file import RowDefaults
 from dialer.formats.config_file import load_settings
 from dialer.runtime import people
 from dialer.runtime.ingest import load_file
 from dialer.runtime.serve import ServeOptions
 from dialer.runtime.serve import serve as run_service
-from dialer.runtime.wiring import Runtime, open_store, run_async
+from dialer.runtime.wiring import Runtime, open_store, payments_for, run_async
 from dialer.settings import PROJECT_ROOT
 from dialer.store import Store
 
@@ -90,13 +89,15 @@ def demo(args: argparse.Namespace) -> int:
         runtime = Runtime.build(settings, clock=clock)
         async with open_store(settings) as store:
             await store.delete_campaign("demo")
+            payments = payments_for(runtime, store)
             summary = await load_file(
                 store,
                 args.file,
                 "demo",
-                defaults=RowDefaults(
+                defaults=payments.row_defaults(
                     settings.policy.default_consent_voice, settings.policy.default_consent_sms
                 ),
+                charges=payments.on_load,
                 secret=runtime.secret,
                 cadence=runtime.cadence,
                 now=clock.now(),

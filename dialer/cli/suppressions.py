@@ -10,7 +10,7 @@ from datetime import timedelta
 from dialer.cli.common import Command, Context, print_json, print_table, with_store
 from dialer.domain import Channel, Suppression, SuppressionReason
 from dialer.errors import InputError
-from dialer.formats.campaign_file import normalise_phone
+from dialer.formats.cell_values import normalise_phone
 from dialer.formats.suppression_file import read_suppression_file
 from dialer.runtime import operations
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from dialer.domain import Attempt, Channel, Outcome
 from dialer.errors import InputError
-from dialer.formats.campaign_file import normalise_phone
+from dialer.formats.cell_values import normalise_phone
 
 
 def parse_instant(text: str, what: str = "time") -> datetime:

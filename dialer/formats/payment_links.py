@@ -96,3 +96,9 @@ def payment_sms_text(language: str, company_name: str, account: Account, url: st
         return f"{company_name}: conforme solicitado, pague {amount} (venc. {due}) em {url}"
     due = account.due_date.strftime("%m/%d/%Y")
     return f"{company_name}: as requested, pay {amount} (due {due}) at {url}"
+
+
+def with_pix_code(language: str, text: str, code: str) -> str:
+    """The payment SMS with the charge's Pix "copia e cola" after it."""
+    label = "Pix copia e cola" if language.startswith("pt") else "Pix code"
+    return f"{text}\n{label}: {code}"

@@ -15,7 +15,7 @@ from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from dialer.domain import Suppression, SuppressionReason
-from dialer.formats.campaign_file import normalise_phone, parse_date
+from dialer.formats.cell_values import normalise_phone, parse_date
 
 _SPLIT = re.compile(r"[;,\t]")
 

@@ -159,12 +159,10 @@ class Standing:
         return self.paid_cents - self.refunded_cents
 
 
-def standing(amount_cents: int, events: list[tuple[EventKind, int]], tolerance_cents: int = 0) -> Standing:
-    """The state of a charge of ``amount_cents`` given the (deduplicated) events' kinds and
-    amounts, in any order."""
-    paid = sum(c for k, c in events if k is EventKind.PAID)
-    refunded = sum(c for k, c in events if k is EventKind.REFUND)
-    net = paid - refunded
+def standing(amount_cents: int, paid_cents: int, refunded_cents: int, tolerance_cents: int = 0) -> Standing:
+    """The state of a charge of ``amount_cents`` given the sums of its (deduplicated)
+    payments and refunds: sums, so the order the events came in cannot matter."""
+    net = paid_cents - refunded_cents
     if net >= amount_cents:
         status = ChargeStatus.PAID
     elif net > 0:
@@ -172,4 +170,12 @@ def standing(amount_cents: int, events: list[tuple[EventKind, int]], tolerance_c
     else:
         status = ChargeStatus.ACTIVE
     over = max(0, net - amount_cents)
-    return Standing(status, paid, refunded, max(0, amount_cents - net), over if over > tolerance_cents else 0)
+    return Standing(
+        status, paid_cents, refunded_cents, max(0, amount_cents - net), over if over > tolerance_cents else 0
+    )
+
+
+def totals(events: list[tuple[EventKind, int]]) -> tuple[int, int]:
+    """(paid, refunded) cents of a list of distinct events."""
+    paid = sum(c for k, c in events if k is EventKind.PAID)
+    return paid, sum(c for k, c in events if k is EventKind.REFUND)

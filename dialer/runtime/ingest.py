@@ -14,7 +14,7 @@ import csv
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -29,9 +29,11 @@ from dialer.formats.campaign_file import CampaignReader, CampaignRow, RowDefault
 from dialer.rules.cadence import Cadence, next_step
 from dialer.rules.local_time import locate
 from dialer.store import Store
-from dialer.store.codec import pack_account, pack_phone, to_ms
+from dialer.store.codec import pack_account, pack_phone, to_ms, unpack_account
 
 BATCH = 500
+# what makes the charges of newly loaded debts (``Payments.queue_for``)
+Charges = Callable[[str, list[Account], datetime], Awaitable[int]]
 
 
 @dataclass
@@ -45,6 +47,7 @@ class LoadSummary:
     unchanged: int = 0
     rejected: int = 0
     new_accounts: int = 0
+    charges: int = 0  # new charges queued (one per debt: a reload queues none)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -138,6 +141,7 @@ async def load_file(
     errors_to: IO[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     processes: int | None = None,
+    charges: Charges | None = None,
 ) -> LoadSummary:
     """Stream ``path`` into ``campaign``. Raises HeaderError before writing anything.
 
@@ -160,7 +164,13 @@ async def load_file(
         writing: asyncio.Task[None] | None = None
 
         async def write(rows: list[tuple[str, str, str, str, int]]) -> None:
-            for result in await store.upsert_batch(campaign, rows):
+            results = await store.upsert_batch(campaign, rows)
+            if charges is not None:
+                accounts = {r[0]: r[1] for r in rows}  # one per account: its last row's data
+                summary.charges += await charges(
+                    campaign, [unpack_account(a, packed) for a, packed in accounts.items()], now
+                )
+            for result in results:
                 if result == 0:
                     summary.unchanged += 1
                 elif result == 2:

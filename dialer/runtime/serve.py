@@ -26,6 +26,7 @@ from dialer.runtime.scheduler import Scheduler
 from dialer.runtime.wiring import (
     Runtime,
     open_store,
+    payments_for,
     publish_clock,
     sms_from_settings,
     telephony_from_settings,
@@ -111,6 +112,7 @@ async def _run_roles(
     settings = runtime.settings
     telephony = telephony_from_settings(settings, runtime.clock, store, realtime=options.realtime_calls)
     sms = sms_from_settings(settings, store, runtime.clock)
+    payments = payments_for(runtime, store)
     await telephony.start()
     tasks: list[asyncio.Task[object]] = []
     worker = None
@@ -130,9 +132,13 @@ async def _run_roles(
                 consumer=default_consumer_name(),
                 config=WorkerConfig(batch=settings.service.batch_size),
                 secret=runtime.secret,
+                payments=payments,
             )
             runtime.listeners.append(worker.reconfigure)
             tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+            tasks.append(asyncio.create_task(payments.run_maker(stop), name="charges"))
+        if options.role in ("all", "scheduler"):
+            tasks.append(asyncio.create_task(payments.run_reconciler(stop), name="reconciliation"))
         tasks.append(asyncio.create_task(runtime.watch_config(store, stop), name="config"))
         if isinstance(runtime.clock, SimulatedClock) and options.role in ("all", "scheduler"):
             tasks.append(asyncio.create_task(publish_clock(store, runtime.clock, stop), name="clock"))
@@ -141,7 +147,7 @@ async def _run_roles(
             tasks.append(asyncio.create_task(_until(stop, agi.close), name="ivr"))
         if options.api and options.role in ("all", "api"):
             try:
-                runner = await start_api(runtime, store, telephony, sms)
+                runner = await start_api(runtime, store, telephony, sms, payments)
             except OSError as exc:  # the port is taken: say what to do, keep dialling
                 log.error(
                     "HTTP API not started on %s:%d (%s): set DIALER_HTTP_PORT to a free port",
@@ -178,6 +184,7 @@ async def _run_roles(
     finally:
         await telephony.close()
         await sms.close()
+        await payments.provider.close()
 
 
 async def _until(stop: asyncio.Event, cleanup: object) -> None:

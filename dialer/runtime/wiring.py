@@ -30,6 +30,7 @@ from dialer.formats.config_file import load_settings
 from dialer.rules.cadence import Cadence
 from dialer.rules.policy import Policy
 from dialer.runtime import operations
+from dialer.runtime.payments import Payments
 from dialer.runtime.secret_key import load_secret
 from dialer.settings import Settings
 from dialer.store import Store, embedded_redis
@@ -37,6 +38,7 @@ from dialer.telephony.asterisk import AsteriskTelephony
 from dialer.telephony.base import Telephony
 from dialer.telephony.sandbox import SandboxTelephony
 from ivr.sandbox_runner import make_sandbox_ivr
+from payments.factory import payments_from_settings
 from sms_gateway.base import SmsGateway
 from sms_gateway.factory import gateway_from_settings
 from sms_gateway.resilient import ResilientSms
@@ -191,3 +193,8 @@ def _wire_smpp(gateway: ResilientSms, settings: Settings, store: Store, clock: C
                 r.provider, r.message_id, r.status, r.error, clock.now()
             )
             inner.on_inbound = lambda m: operations.sms_reply(store, gateway, settings, clock.now(), m)
+
+
+def payments_for(runtime: Runtime, store: Store) -> Payments:
+    """The payment side: the provider ``payments.provider`` names, on this store."""
+    return Payments(store, payments_from_settings(runtime.settings), runtime)

@@ -34,7 +34,7 @@ from typing import Any, assert_never
 
 from dialer.clock import Clock
 from dialer.domain import Attempt, CallResult, Channel, Outcome, Suppression
-from dialer.errors import SmsPermanent, SmsRetryable, StoreError, TelephonyDown
+from dialer.errors import PaymentError, SmsPermanent, SmsRetryable, StoreError, TelephonyDown
 from dialer.formats import payment_links as pl
 from dialer.rules.cadence import Cadence
 from dialer.rules.local_time import locate
@@ -55,12 +55,13 @@ from dialer.rules.settle import (
     settle_reclaimed,
     settle_unclaimed,
 )
+from dialer.runtime.payments import Payments
 from dialer.runtime.result_writer import ResultWriter
 from dialer.settings import Settings
 from dialer.store import AccountState, Store, WorkItem
 from dialer.telephony.base import CallRequest, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage, send_all
-from sms_gateway.encoding import cap_segments
+from sms_gateway.encoding import analyse, cap_segments
 
 log = logging.getLogger("regua.worker")
 
@@ -108,8 +109,10 @@ class Worker:
         consumer: str | None = None,
         config: WorkerConfig | None = None,
         secret: bytes = b"regua-dev",
+        payments: Payments | None = None,
     ) -> None:
         self.secret = secret
+        self.payments = payments
         self.store = store
         self.telephony = telephony
         self.sms = sms
@@ -425,9 +428,15 @@ class Worker:
                 ended = CallEnded(CallResult(Outcome.FAILED, detail=f"backend error: {exc}"))
             else:
                 ended = CallEnded(result)
-        if isinstance(ended, CallEnded) and asked_for_payment_link(ended.result) and self._may_text(job):
+        asked = isinstance(ended, CallEnded) and asked_for_payment_link(ended.result)
+        if isinstance(ended, CallEnded) and asked and self._may_text(job):
             ended = await self._send_payment_link(job, ended)
         await self.writer.write(ended=[(job, ended)])
+        if self.payments is not None and isinstance(ended, CallEnded) and ended.result.sandbox:
+            with contextlib.suppress(StoreError):  # SANDBOX: some who spoke to us pay later
+                await self.payments.after_call(
+                    job.item.campaign, job.state.account, ended.result.outcome, asked, self.clock.now()
+                )
 
     async def _text(self, jobs: list[_Job]) -> None:
         """The limited SMS of each job (a step or a call's fallback), sent as one batch."""
@@ -495,7 +504,19 @@ class Worker:
             self.settings.service.public_url, self.settings.company.payment_url_template, token
         )
         language = ended.result.language or "pt-BR"
+        code = ""
+        if self.payments is not None:  # the debt's own charge: made now if it was not yet
+            try:
+                charge = await self.payments.charge_for(campaign, account, now)
+            except (StoreError, PaymentError) as exc:
+                log.warning("no charge for the payment link of %s: %s", job.attempt.attempt_id, exc)
+            else:
+                code = charge.copy_paste if charge is not None else ""
         text = pl.payment_sms_text(language, self.settings.company.name, account, url)
+        if code:
+            with_code = pl.with_pix_code(language, text, code)
+            if analyse(with_code).segments <= self.settings.sms.max_segments:
+                text = with_code
         message = SmsMessage(job.plan.phone.number, text, job.attempt.attempt_id + ":pay", campaign, "full")
         try:
             result = await self.sms.send(message)

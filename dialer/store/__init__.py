@@ -6,6 +6,7 @@ records, ``values`` the dataclasses; ``embedded`` runs a ``redis-server`` of our
 
 from dialer.store.campaigns import WakeListener
 from dialer.store.embedded import EmbeddedRedis, embedded_redis
+from dialer.store.payments import ChargeRecord
 from dialer.store.store import Store
 from dialer.store.values import (
     TRANSITIONS,
@@ -21,6 +22,7 @@ __all__ = [
     "TRANSITIONS",
     "AccountState",
     "CampaignInfo",
+    "ChargeRecord",
     "Claim",
     "Effects",
     "EmbeddedRedis",

@@ -52,6 +52,15 @@ SHORT_CALLS = f"{PREFIX}:shortcalls:"  # + day: hash "<trunk>|answered|short" ->
 SMS_SENT = f"{PREFIX}:{{sms}}:sent"  # hash: idempotency key -> provider:message id
 OUTBOX = f"{PREFIX}:{{sms}}:outbox"  # stream: SMS the sandbox gateway "sent"
 SMS_MESSAGE = f"{PREFIX}:sms:msg:"  # + day: hash provider:message id -> the attempt it belongs to
+# payments: one hash tag, so recording an event and the charge it moves are one script
+PAY = f"{PREFIX}:{{pay}}"
+PAY_EVENTS = f"{PAY}:events"  # hash: event id -> JSON (an event twice is recorded once)
+PAY_STREAM = f"{PAY}:payments"  # stream: every new payment event, with its charge and account
+CHARGE_QUEUE = f"{PAY}:charge-queue"  # zset: txid scored by when to (re)try making the charge
+RECHECK = f"{PAY}:recheck"  # zset: open charges scored by when the reconciliation job asks again
+UNSETTLED = f"{PAY}:unsettled"  # zset: charges whose money moved but whose account is not settled yet
+SWEEP = f"{PAY}:sweep"  # string: where the last "received since" sweep ended (ISO)
+SANDBOX_PAYS = f"{PAY}:sandbox-pays"  # zset: SANDBOX txid scored by when its debtor "pays"
 GROUP = "workers"
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -104,8 +113,28 @@ class CampaignKeys:
         return f"{self.tag}:e:{account_id}"
 
     @property
+    def payments(self) -> str:
+        """The payment events this campaign has counted (set): a retry never counts twice."""
+        return f"{self.tag}:payments"
+
+    @property
     def account_prefix(self) -> str:
         return f"{self.tag}:a:"
+
+
+def charge(txid: str) -> str:
+    """A charge: ``c`` its record (JSON), ``paid`` and ``refunded`` in cents, ``n`` events."""
+    return f"{PAY}:charge:{txid}"
+
+
+def account_charges(account_id: str) -> str:
+    """The charges of an account (zset: txid scored by creation), the current one last."""
+    return f"{PAY}:account:{account_id}"
+
+
+def webhook_seen(key: str) -> str:
+    """A webhook signature already accepted (expires with the replay window)."""
+    return f"{PAY}:seen:{key}"
 
 
 def session(digest: str) -> str:

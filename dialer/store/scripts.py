@@ -290,3 +290,54 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 60000
 if tokens >= 0 then return 0 end
 return math.ceil(-tokens * 1000 / rate)
 """
+
+
+# ---------------------------------------------------------------- payments
+
+PAYMENT_RECORD = """
+-- KEYS: events hash, the charge's hash, payments stream, unsettled zset
+-- ARGV: event id, event JSON, kind (paid|refund), cents, now ms, stream entry JSON
+-- the event waits in unsettled (by id) until its account is settled: a crash retries it
+-- returns {state, paid, refunded}: state 1 new, 0 seen before, 2 no such charge
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  local paid = redis.call('HGET', KEYS[2], 'paid') or '0'
+  local refunded = redis.call('HGET', KEYS[2], 'refunded') or '0'
+  return {0, paid, refunded}
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000000', '*', 'e', ARGV[6], 'unknown', '1')
+  return {2, '0', '0'}
+end
+local field = 'paid'
+if ARGV[3] == 'refund' then field = 'refunded' end
+redis.call('HINCRBY', KEYS[2], field, ARGV[4])
+redis.call('HINCRBY', KEYS[2], 'n', 1)
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000000', '*', 'e', ARGV[6])
+return {1, redis.call('HGET', KEYS[2], 'paid') or '0', redis.call('HGET', KEYS[2], 'refunded') or '0'}
+"""
+
+PAYMENT_APPLY = """
+-- KEYS: the campaign's counted-payments set, stats hash, the account's timeline
+-- ARGV: event id, cents (negative for a refund), count (1 a payment, 0 a refund),
+--       step, channel, timeline JSON, attributed (1: this campaign's money)
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[7] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'recovered_cents', ARGV[2])
+  redis.call('HINCRBY', KEYS[2], 'payments', ARGV[3])
+  if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[2], 'recovered_cents:step:' .. ARGV[4], ARGV[2]) end
+  if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[2], 'recovered_cents:channel:' .. ARGV[5], ARGV[2]) end
+end
+redis.call('RPUSH', KEYS[3], ARGV[6])
+return 1
+"""
+
+CHARGE_CLAIM = """
+-- KEYS: charge queue; ARGV: now ms, lease ms, how many
+-- takes up to N charges due now and pushes them a lease away (a killed maker's come back)
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[3])
+for _, txid in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[1] + ARGV[2], txid)
+end
+return due
+"""

@@ -16,6 +16,7 @@ import uuid
 from aiohttp import web
 
 from dialer.errors import ConfigError, HeaderError, InputError, StoreError, UnknownCampaign
+from dialer.runtime.payments import Payments
 from dialer.runtime.wiring import Runtime
 from dialer.store import Store
 from dialer.telephony.base import Telephony
@@ -34,6 +35,7 @@ from dialer.web import (
     health,
     pages,
     pay,
+    payment_webhooks,
     prompts,
     render,
     sms_webhooks,
@@ -62,6 +64,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     prompts.routes,  # /api/prompts…
     pay.routes,  # /pay/{token}
     sms_webhooks.routes,  # /webhooks/sms/{provider}
+    payment_webhooks.routes,  # /webhooks/payments/{pix|asaas|signed}
 )
 
 
@@ -197,9 +200,13 @@ def create_app(services: Services) -> web.Application:
 
 
 async def start_api(
-    runtime: Runtime, store: Store, telephony: Telephony | None, sms: SmsGateway | None
+    runtime: Runtime,
+    store: Store,
+    telephony: Telephony | None,
+    sms: SmsGateway | None,
+    payments: Payments | None = None,
 ) -> web.AppRunner:
-    services = Services(runtime, store, telephony, sms, auth.TokenBook.from_env(), time.monotonic())
+    services = Services(runtime, store, telephony, sms, auth.TokenBook.from_env(), time.monotonic(), payments)
     if not await store.count_users():
         log.warning(
             "no users yet: create the first admin with `python -m dialer users add NAME --role admin`"

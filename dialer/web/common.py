@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from dialer.errors import InputError
+from dialer.runtime.payments import Payments
 from dialer.runtime.wiring import Runtime
 from dialer.store import Store
 from dialer.telephony.base import Telephony
@@ -36,6 +37,7 @@ class Services:
     sms: SmsGateway | None
     tokens: auth.TokenBook
     started: float = 0.0
+    payments: Payments | None = None  # charges, payment webhooks (None: the API runs without them)
 
 
 SERVICES = web.AppKey("services", Services)

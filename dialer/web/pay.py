@@ -14,6 +14,7 @@ from aiohttp import web
 
 from dialer.formats import payment_links as pl
 from dialer.formats.pix import brcode
+from dialer.rules.charges import ChargeStatus, money
 from dialer.web.common import RouteTable, services
 
 routes = RouteTable()
@@ -70,28 +71,45 @@ async def pay_page(request: web.Request) -> web.Response:
     if state is None or state.account.status.value != "open":
         return _invalid(company.callback_number)
     account = state.account
-    amount = pl.format_money(account.amount, account.currency, "pt-BR")
+    charge = await s.store.current_charge(account_id)
+    owed = account.amount
+    if charge is not None and charge.amount == account.amount:
+        owed = money(max(0, charge.amount_cents - (charge.paid_cents - charge.refunded_cents)))
+    amount = pl.format_money(owed, account.currency, "pt-BR")
     parts = [
         f"<h1>{html.escape(company.name)}</h1>",
         f"<p>Valor</p><p class=amount>{html.escape(amount)}</p>",
         f"<p>Vencimento: {account.due_date.strftime('%d/%m/%Y')}</p>",
     ]
-    if company.pix_key and account.currency == "BRL":
+    if owed != account.amount:
+        paid = pl.format_money(account.amount - owed, account.currency, "pt-BR")
+        parts.append(f"<p class=muted>Já recebemos {html.escape(paid)}; este é o saldo em aberto.</p>")
+    code = ""
+    if (
+        charge is not None
+        and charge.copy_paste
+        and charge.state is ChargeStatus.ACTIVE
+        and owed == account.amount
+    ):
+        code = charge.copy_paste  # the charge's own dynamic BR Code (fine and interest included)
+    elif company.pix_key and account.currency == "BRL":
         code = brcode(
             company.pix_key,
-            Decimal(account.amount),
+            Decimal(owed),
             company.pix_merchant_name or company.name,
             company.pix_merchant_city or "BRASIL",
-            txid=link[:25],
+            txid=(charge.txid if charge is not None else link)[:25],
         )
+    if code:
         parts.append(
             "<h2>Pix copia e cola</h2>"
             f"<textarea id=pix readonly>{html.escape(code)}</textarea>"
             "<p><button onclick=\"navigator.clipboard.writeText(document.getElementById('pix').value)\">"
             "Copiar código Pix</button></p>"
         )
-    if account.boleto_line:
-        parts.append(f"<h2>Boleto</h2><p><code>{html.escape(_format_boleto(account.boleto_line))}</code></p>")
+    boleto = (charge.boleto_line if charge is not None else "") or account.boleto_line
+    if boleto:
+        parts.append(f"<h2>Boleto</h2><p><code>{html.escape(_format_boleto(boleto))}</code></p>")
     parts.append(f"<p class=muted>Dúvidas: {html.escape(company.callback_number)}</p>")
     return web.Response(
         text=_PAGE.format(title=f"Pagamento — {html.escape(company.name)}", body="".join(parts)),

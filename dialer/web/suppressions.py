@@ -6,7 +6,7 @@ from aiohttp import web
 
 from dialer.domain import Channel, Suppression, SuppressionReason
 from dialer.errors import InputError
-from dialer.formats.campaign_file import normalise_phone
+from dialer.formats.cell_values import normalise_phone
 from dialer.runtime import operations
 from dialer.web.common import RouteTable, actor, json_body, now, query_int, services
 

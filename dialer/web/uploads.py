@@ -113,19 +113,20 @@ def _load_in_thread(
     async def main() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         store = await Store.connect(s.store.url)
         buf = io.StringIO()
+        payments = s.payments.bound_to(store) if s.payments is not None else None
+        consent = (settings.policy.default_consent_voice, settings.policy.default_consent_sms)
         try:
             summary = await load_file(
                 store,
                 path,
                 campaign,
-                defaults=RowDefaults(
-                    settings.policy.default_consent_voice, settings.policy.default_consent_sms
-                ),
+                defaults=payments.row_defaults(*consent) if payments else RowDefaults(*consent),
                 secret=runtime.secret,
                 cadence=runtime.cadence,
                 now=runtime.clock.now(),
                 actor=actor,
                 errors_to=buf,
+                charges=payments.on_load if payments else None,
             )
         finally:
             await store.close()
