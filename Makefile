@@ -47,12 +47,12 @@ test-other-date: $(STAMP)
 	FAKETIME="$(FAKE_OFFSET)" LD_PRELOAD=$(LIBFAKETIME) $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(PY) -m ruff check dialer ivr sms_gateway tests bench
-	$(PY) -m ruff format --check dialer ivr sms_gateway tests bench
+	$(PY) -m ruff check dialer ivr sms_gateway payments tests bench
+	$(PY) -m ruff format --check dialer ivr sms_gateway payments tests bench
 
 format: $(STAMP)
-	$(PY) -m ruff format dialer ivr sms_gateway tests bench
-	$(PY) -m ruff check --fix dialer ivr sms_gateway tests bench
+	$(PY) -m ruff format dialer ivr sms_gateway payments tests bench
+	$(PY) -m ruff check --fix dialer ivr sms_gateway payments tests bench
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

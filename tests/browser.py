@@ -59,7 +59,17 @@ class Console:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = (data_dir / "serve.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dialer", "serve", "--no-progress", "--clock-start", clock_start, "--speed", str(speed)],
+            [
+                sys.executable,
+                "-m",
+                "dialer",
+                "serve",
+                "--no-progress",
+                "--clock-start",
+                clock_start,
+                "--speed",
+                str(speed),
+            ],
             env=env,
             cwd=ROOT,
             stdout=self.log,

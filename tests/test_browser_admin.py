@@ -68,7 +68,7 @@ def type_into(browser, element_id: str, text: str) -> None:
     field.send_keys(text)
 
 
-def test_the_admin_flow_in_both_languages(console, driver):  # noqa: F811 (fixtures)
+def test_the_admin_flow_in_both_languages(console, driver):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 

@@ -280,3 +280,54 @@ def test_commands_run_on_the_sandbox_services_clock(cli, redis_url):
     first, second = [e for e in jsonl(cli("audit", "--json").stdout) if e["kind"] == "suppress"]
     assert first["at"].startswith("2026-11-23T13:0")  # 10:00 in São Paulo, a few simulated minutes on
     assert abs(datetime.fromisoformat(second["at"]).timestamp() - time.time()) < 60  # the wall clock
+
+
+def test_payments_commands_list_charges_and_report(cli, tmp_path: Path, monkeypatch):
+    """A signed-webhook company: load, a payment arrives, every view shows it."""
+    import asyncio
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from dialer.formats.config_file import load_settings
+    from dialer.rules.charges import EventKind, PaymentEvent
+    from dialer.runtime.wiring import Runtime, open_store, payments_for
+
+    monkeypatch.setenv("DIALER__PAYMENTS__PROVIDER", "signed://?secret_env=PAY_SECRET")
+    monkeypatch.setenv("PAY_SECRET", "a-secret-of-enough-length")
+    f = tmp_path / "c.csv"
+    f.write_text(
+        "account_id;name;phone;due_date;amount;document\n"
+        "A-1;Maria;11987654321;01/11/2026;150,00;529.982.247-25\n"
+        "A-2;João;11987654322;01/11/2026;80,00;\n"
+    )
+    loaded = jsonl(cli("load", str(f), "--campaign", "c1", "--json").stdout)[0]
+    assert loaded["charges"] == 2
+
+    async def pay() -> None:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            payments = payments_for(Runtime.build(settings), store)
+            now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+            await payments.receive(
+                [
+                    PaymentEvent(
+                        "signed:e1", EventKind.PAID, "signed", "", Decimal("150.00"), now, account_id="A-1"
+                    )
+                ],
+                now,
+            )
+
+    asyncio.run(pay())
+    listed = jsonl(cli("payments", "list", "--json").stdout)
+    assert [(p["account"], p["amount"], p["kind"]) for p in listed] == [("A-1", "150.00", "paid")]
+    charges = jsonl(cli("payments", "charges", "A-1", "--json").stdout)
+    assert charges[0]["standing"] == "paid" and charges[0]["balance"] == "0.00"
+    assert cli("payments", "charges", "NOBODY", ok=False).returncode != 0
+    status = json.loads(cli("status", "c1", "--json").stdout)
+    assert (status["recovered"], status["payments"]) == ("150.00", 1)
+    report = cli("report", "c1").stdout.splitlines()
+    header = report[0].split(",")
+    rows = {r.split(",")[0]: dict(zip(header, r.split(","), strict=True)) for r in report[1:]}
+    assert (rows["A-1"]["paid"], rows["A-1"]["balance"], rows["A-1"]["status"]) == ("150.00", "0.00", "paid")
+    assert (rows["A-2"]["paid"], rows["A-2"]["balance"]) == ("0.00", "80.00")
+    assert "signed" in cli("payments", "webhook").stdout

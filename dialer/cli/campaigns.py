@@ -164,7 +164,18 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(found)
         return 0
-    for key in ("name", "state", "accounts", "contacts", "scheduled", "next_due", "queued", "in_flight"):
+    for key in (
+        "name",
+        "state",
+        "accounts",
+        "contacts",
+        "scheduled",
+        "next_due",
+        "queued",
+        "in_flight",
+        "recovered",
+        "payments",
+    ):
         print(f"{key:>10}: {found[key]}")
     for key, value in found["counters"].items():
         print(f"{key:>30}: {value}")
@@ -190,8 +201,18 @@ async def report(args: argparse.Namespace, ctx: Context) -> int:
     show = bool(args.out) and sys.stderr.isatty()
     try:
         async for batch in store.iter_accounts(args.campaign):
+            paid = await store.payment_summaries([s.account.account_id for s, _, _ in batch])
             for state, next_at, suppressed in batch:
-                writer.writerow(report_row(state.account, state.phones, state.history, next_at, suppressed))
+                writer.writerow(
+                    report_row(
+                        state.account,
+                        state.phones,
+                        state.history,
+                        next_at,
+                        suppressed,
+                        paid.get(state.account.account_id),
+                    )
+                )
             rows += len(batch)
             if show:
                 print(f"\r{rows:,} of {found['accounts']:,} accounts", end="", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TextIO
 
 from dialer.domain import Account, Attempt, Channel, Outcome, Phone
@@ -32,6 +33,11 @@ COLUMNS = (
     "verified_conversation",
     "suppressed_phones",
     "next_contact_at",
+    "paid",  # money received less refunds
+    "balance",  # what is still owed
+    "paid_at",
+    "recovered_by_step",  # the régua step credited with the payment (last contact that reached)
+    "recovered_by_channel",
 )
 
 
@@ -60,14 +66,39 @@ def report_writer(out: TextIO, *, excel: bool = False) -> csv.DictWriter[str]:
     return writer
 
 
+def _payment_cells(account: Account, payment: Mapping[str, Any] | None) -> dict[str, Any]:
+    record = payment.get("record") if payment else None
+    if record is None or record.amount != account.amount:
+        return {
+            "paid": "0.00",
+            "balance": str(account.amount),
+            "paid_at": "",
+            "recovered_by_step": "",
+            "recovered_by_channel": "",
+        }
+    net = record.paid_cents - record.refunded_cents
+    paid = (Decimal(net) / 100).quantize(Decimal("0.01"))
+    balance = max(Decimal(0), account.amount - paid)
+    credited = net > 0
+    return {
+        "paid": str(paid),
+        "balance": str(balance.quantize(Decimal("0.01"))),
+        "paid_at": payment.get("paid_at", "") if credited and payment else "",
+        "recovered_by_step": payment.get("step", "") if credited and payment else "",
+        "recovered_by_channel": payment.get("channel", "") if credited and payment else "",
+    }
+
+
 class _DecimalComma(csv.DictWriter):  # type: ignore[type-arg]
     """Amounts with a decimal comma, as a Brazilian Excel reads a number."""
 
     def writerow(self, rowdict: Mapping[str, Any]) -> Any:
-        amount = rowdict.get("amount")
-        if isinstance(amount, str) and amount.replace(".", "", 1).isdigit():
-            rowdict = {**rowdict, "amount": amount.replace(".", ",")}
-        return super().writerow(rowdict)
+        changed = dict(rowdict)
+        for name in ("amount", "paid", "balance"):
+            value = changed.get(name)
+            if isinstance(value, str) and value.replace(".", "", 1).isdigit():
+                changed[name] = value.replace(".", ",")
+        return super().writerow(changed)
 
 
 def report_row(
@@ -76,6 +107,7 @@ def report_row(
     history: Sequence[Attempt],
     next_at: datetime | None,
     suppressed: frozenset[str] = frozenset(),
+    payment: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The account's line: attempts counted once finished (a skipped step is not a contact).
 
@@ -101,5 +133,6 @@ def report_row(
         "verified_conversation": any(a.outcome is Outcome.ANSWERED_VERIFIED for a in made),
         "suppressed_phones": sum(1 for p in phones if p.number in suppressed),
         "next_contact_at": next_at.isoformat() if next_at else "",
+        **_payment_cells(account, payment),
     }
     return {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()}

@@ -330,6 +330,8 @@ class Payments:
                 timeline=timeline,
                 attributed=name == credited_campaign,
             )
+        if event.kind is EventKind.PAID:
+            await self.store.note_credit(txid, step=touches.step, channel=touches.channel, paid_at=event.at)
         note = f"{event.kind.value} {event.amount} via {event.provider} {event.reference}".strip()
         if st.status is ChargeStatus.PAID:
             changes = await operations.set_account_status(

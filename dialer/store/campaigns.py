@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
@@ -114,6 +115,9 @@ class CampaignStore(StoreBase):
             "queued": max(0, backlog - pending),
             "in_flight": pending,
             "counters": {k2: int(v) for k2, v in sorted(stats.items())},
+            # money the régua brought in (payments less refunds), credited to this campaign
+            "recovered": str((Decimal(int(stats.get("recovered_cents", 0))) / 100).quantize(Decimal("0.01"))),
+            "payments": int(stats.get("payments", 0)),
         }
 
     async def series(self, name: str, hours: int = 24 * 14) -> dict[str, Any]:

@@ -254,6 +254,37 @@ class PaymentStore(StoreBase):
         )
         return bool(done)
 
+    async def note_credit(self, txid: str, *, step: str, channel: str, paid_at: datetime) -> None:
+        """What the report shows for the charge: the step credited with its latest payment."""
+        await self._r.hset(
+            keys.charge(txid), mapping={"step": step, "channel": channel, "paid_at": paid_at.isoformat()}
+        )
+
+    async def payment_summaries(self, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per account (whole-debt charge): paid, refunded, the credited step, when (the report)."""
+        if not account_ids:
+            return {}
+        async with self._r.pipeline(transaction=False) as p:
+            for a in account_ids:
+                p.zrange(keys.account_charges(a), -1, -1)
+            latest = await p.execute()
+        pairs = [(a, t[0]) for a, t in zip(account_ids, latest, strict=True) if t]
+        async with self._r.pipeline(transaction=False) as p:
+            for _, t in pairs:
+                p.hgetall(keys.charge(t))
+            raws = await p.execute()
+        out: dict[str, dict[str, Any]] = {}
+        for (account, _), raw in zip(pairs, raws, strict=True):
+            if raw and "c" in raw:
+                record = ChargeRecord.from_hash(raw)
+                out[account] = {
+                    "record": record,
+                    "step": raw.get("step", ""),
+                    "channel": raw.get("channel", ""),
+                    "paid_at": raw.get("paid_at", ""),
+                }
+        return out
+
     async def settled(self, event_id: str) -> None:
         await self._r.zrem(keys.UNSETTLED, event_id)
 

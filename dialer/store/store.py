@@ -31,7 +31,9 @@ from dialer.store.accounts import AccountStore
 from dialer.store.base import safe_url
 from dialer.store.channels import ChannelStore
 from dialer.store.handoffs import HandoffStore
+from dialer.store.payments import PaymentStore
 from dialer.store.people import PeopleStore
+from dialer.store.search import SearchStore
 
 # The asyncio client packs commands in Python; the sync client uses hiredis when it is
 # installed. Our hot path sends long pipelines of scripts: pack them with hiredis too.
@@ -59,7 +61,7 @@ except ImportError:  # pragma: no cover - hiredis is a pinned dependency
     _HiredisConnection = None
 
 
-class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore):
+class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, PaymentStore):
     """Typed access to Régua's Redis data."""
 
     @classmethod

@@ -63,8 +63,18 @@ async def campaign_report(request: web.Request) -> web.StreamResponse:
     buf = io.StringIO(newline="")
     writer = report_writer(buf, excel=excel)
     async for batch in store.iter_accounts(name):
+        paid = await store.payment_summaries([s.account.account_id for s, _, _ in batch])
         for state, next_at, suppressed in batch:
-            writer.writerow(report_row(state.account, state.phones, state.history, next_at, suppressed))
+            writer.writerow(
+                report_row(
+                    state.account,
+                    state.phones,
+                    state.history,
+                    next_at,
+                    suppressed,
+                    paid.get(state.account.account_id),
+                )
+            )
         await response.write(buf.getvalue().encode())
         buf.seek(0)
         buf.truncate()

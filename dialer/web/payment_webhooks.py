@@ -19,6 +19,9 @@ from payments.base import MAX_WEBHOOK_BODY, WebhookRefused, WebhookRequest
 
 log = logging.getLogger("regua.payments")
 routes = RouteTable()
+# bodies over MAX_WEBHOOK_BODY are refused (and audited) here; far larger ones are refused by
+# the app's body limit before anything runs
+ROUTE_LIMIT = 4 * MAX_WEBHOOK_BODY
 
 
 def _peer(request: web.Request) -> str:
@@ -51,10 +54,40 @@ async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+class _AuditBudget:
+    """At most ``per_minute`` refusal lines a minute per provider and status: a flood of
+    forged requests is counted (``suppressed``), not written line by line into the audit."""
+
+    def __init__(self, per_minute: int = 60) -> None:
+        self.per_minute = per_minute
+        self._window: dict[tuple[str, int], tuple[int, int]] = {}
+        self.suppressed = 0
+
+    def allow(self, provider: str, status: int, minute: int) -> bool:
+        key = (provider, status)
+        start, count = self._window.get(key, (minute, 0))
+        if start != minute:
+            start, count = minute, 0
+        self._window[key] = (start, count + 1)
+        if count < self.per_minute:
+            return True
+        self.suppressed += 1
+        return False
+
+
+_BUDGET = _AuditBudget()
+
+
 async def _refuse(request: web.Request, provider: str, exc: WebhookRefused) -> web.Response:
     s = services(request)
+    log.warning(
+        "payment webhook refused (%s, %d): %s from %s", provider, exc.status, exc.audit, _peer(request)
+    )
+    now = s.runtime.clock.now()
+    if not _BUDGET.allow(provider, exc.status, int(now.timestamp() // 60)):
+        return web.json_response({"error": exc.reason}, status=exc.status)
     await s.store.audit_global(
-        s.runtime.clock.now(),
+        now,
         f"webhook:{provider}",
         "payment_webhook_refused",
         {"status": exc.status, "reason": exc.audit, "peer": _peer(request), "bytes": request.content_length},
@@ -72,7 +105,12 @@ async def _handle(request: web.Request, provider: str, token: str = "") -> web.R
         return await _refuse(
             request, provider, WebhookRefused(404, f"no {provider} payment provider is configured here")
         )
-    body = await _read_bounded(request, MAX_WEBHOOK_BODY)
+    length = request.content_length
+    body = (
+        None
+        if length is not None and length > MAX_WEBHOOK_BODY
+        else await _read_bounded(request, MAX_WEBHOOK_BODY)
+    )
     if body is None:
         return await _refuse(
             request, provider, WebhookRefused(413, f"the body is larger than {MAX_WEBHOOK_BODY:,} bytes")
@@ -94,22 +132,22 @@ async def _handle(request: web.Request, provider: str, token: str = "") -> web.R
     return web.json_response({"events": len(events), **result.as_dict()})
 
 
-@routes.route("POST", "/webhooks/payments/pix/{token}/pix", "public", max_body=MAX_WEBHOOK_BODY)
+@routes.route("POST", "/webhooks/payments/pix/{token}/pix", "public", max_body=ROUTE_LIMIT)
 async def pix_callback(request: web.Request) -> web.Response:
     """The PSP appends ``/pix`` to the webhook URL it was given."""
     return await _handle(request, "pix", request.match_info["token"])
 
 
-@routes.route("POST", "/webhooks/payments/pix/{token}", "public", max_body=MAX_WEBHOOK_BODY)
+@routes.route("POST", "/webhooks/payments/pix/{token}", "public", max_body=ROUTE_LIMIT)
 async def pix_callback_bare(request: web.Request) -> web.Response:
     return await _handle(request, "pix", request.match_info["token"])
 
 
-@routes.route("POST", "/webhooks/payments/asaas", "public", max_body=MAX_WEBHOOK_BODY)
+@routes.route("POST", "/webhooks/payments/asaas", "public", max_body=ROUTE_LIMIT)
 async def asaas_webhook(request: web.Request) -> web.Response:
     return await _handle(request, "asaas")
 
 
-@routes.route("POST", "/webhooks/payments/signed", "public", max_body=MAX_WEBHOOK_BODY)
+@routes.route("POST", "/webhooks/payments/signed", "public", max_body=ROUTE_LIMIT)
 async def signed_webhook(request: web.Request) -> web.Response:
     return await _handle(request, "signed")
