@@ -251,7 +251,12 @@ class Harness:
 
     async def web(self) -> TestClient:
         services = Services(
-            self.runtime, self.rig.store, None, None, auth.TokenBook(()), payments=self.payments
+            self.runtime,
+            self.rig.store,
+            None,
+            None,
+            auth.TokenBook.from_pairs({"supervisor": "s" * 24}),
+            payments=self.payments,
         )
         self.client = TestClient(TestServer(create_app(services)))
         await self.client.start_server()
@@ -691,3 +696,24 @@ def test_replace_keeps_charge_records_immutable():
     with pytest.raises(AttributeError):
         r.state = ChargeStatus.ACTIVE  # type: ignore[misc]
     assert replace(r, state=ChargeStatus.ACTIVE).state is ChargeStatus.ACTIVE
+
+
+async def test_the_dashboard_shows_what_was_recovered_and_by_which_step(harness, tmp_path):
+    await harness.load(
+        csv_file(tmp_path, [(f"A{d}", f"1198765432{d}", "10/11/2026", "100,00") for d in range(3)])
+    )
+    rig = harness.rig
+    await rig.drive(MON_0700.replace(hour=20))
+    for d in range(3):
+        await harness.post_signed(payment(f"evt-{d}", f"A{d}", "100.00", at=rig.clock.now().isoformat()))
+    resp = await harness.client.get(
+        "/campaigns/c1/part/counters",
+        headers={"Authorization": "Bearer " + "s" * 24, "Accept-Language": "pt-BR"},
+    )
+    page = await resp.text()
+    assert resp.status == 200
+    assert "R$\xa0300,00" in page or "R$ 300,00" in page
+    counters = (await rig.store.status("c1"))["counters"]
+    steps = [k.split(":")[-1] for k in counters if k.startswith("recovered_cents:step:")]
+    assert steps and all(step in page for step in steps)
+    assert page.count("<rect") == len(steps)

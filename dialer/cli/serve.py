@@ -109,7 +109,7 @@ def demo(args: argparse.Namespace) -> int:
             f"SANDBOX demo: loaded {summary.accepted} contacts from {args.file} "
             f"({summary.rejected} rejected); simulated clock starts {args.start} at x{args.speed:g}"
         )
-        print(f"console: {settings.service.public_url}/")
+        print(f"console: http://{settings.service.http_host}:{settings.service.http_port}/")
         for name, password in created:
             print(f"  sign in as {name} / {password}")
         if not created:

@@ -55,6 +55,8 @@ def render(statuses: list[dict[str, Any]], now_text: str, backend: dict[str, Any
         "no answer/busy",
         "SMS",
         "done",
+        "paid",
+        "recovered",
         title_justify="left",
     )
     blocked = Table("campaign", "held back by the rules (decisions)", title_justify="left")
@@ -74,6 +76,8 @@ def render(statuses: list[dict[str, Any]], now_text: str, backend: dict[str, Any
             str(c.get("outcome:no_answer", 0) + c.get("outcome:busy", 0)),
             str(c.get("outcome:sms_sent", 0)),
             str(c.get("done", 0)),
+            str(s.get("payments", 0)),
+            str(s.get("recovered", "0.00")),
         )
         reasons = sorted(
             ((k.split(":", 1)[1], v) for k, v in c.items() if k.startswith("blocked:")), key=lambda kv: -kv[1]
@@ -125,7 +129,9 @@ def summary_line(status: dict[str, Any]) -> str:
         f"{c.get('attempts:voice', 0)} calls ({c.get('outcome:answered_verified', 0)} verified, "
         f"{c.get('outcome:voicemail', 0)} machine, "
         f"{c.get('outcome:no_answer', 0) + c.get('outcome:busy', 0)} no answer/busy), "
-        f"{c.get('outcome:sms_sent', 0)} SMS, {c.get('done', 0)} done; held back by the rules: {held}"
+        f"{c.get('outcome:sms_sent', 0)} SMS, {c.get('done', 0)} done; "
+        f"{status.get('payments', 0)} payments, {status.get('recovered', '0.00')} recovered; "
+        f"held back by the rules: {held}"
     )
 
 

@@ -123,7 +123,26 @@ def progress(status: Mapping[str, Any], at: datetime) -> dict[str, Any]:
         "callbacks": int(c.get("callbacks", 0)),
         "payment_links": int(c.get("payment_links", 0)),
         "due_now": bool(due) and datetime.fromisoformat(str(due)) <= at,
+        "recovered": status.get("recovered", "0.00"),
+        "payments": int(status.get("payments", 0)),
+        "recovered_by_step": recovered_by(c, "step"),
+        "recovered_by_channel": recovered_by(c, "channel"),
     }
+
+
+def recovered_by(counters: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
+    """Money credited per régua step (or channel), largest first, with each bar's share
+    of the largest (the page draws the bars)."""
+    prefix = f"recovered_cents:{what}:"
+    found = [
+        (k.removeprefix(prefix), int(v)) for k, v in counters.items() if k.startswith(prefix) and int(v) > 0
+    ]
+    found.sort(key=lambda kv: (-kv[1], kv[0]))
+    top = found[0][1] if found else 1
+    return [
+        {"name": name, "amount": f"{cents / 100:.2f}", "share": round(100 * cents / top, 1)}
+        for name, cents in found
+    ]
 
 
 async def _statuses(request: web.Request) -> list[dict[str, Any]]:
