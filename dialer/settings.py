@@ -154,6 +154,13 @@ class ServiceSettings(_Model):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # a second listener for providers that call back with a client certificate (the Pix
+    # API's banks): TLS with our certificate, and a client certificate from client_ca
+    # required (0: none; or put a TLS proxy in front, see README "Payments")
+    webhook_tls_port: int = Field(default=0, ge=0, le=65535)
+    webhook_tls_cert: str = ""
+    webhook_tls_key: str = ""
+    webhook_tls_client_ca: str = ""
     secret_key: str = ""  # HMAC key for links and verification hashes (env DIALER_SECRET_KEY)
     language: str = "pt-BR"
     workers: int = Field(default=1, ge=1, le=256)

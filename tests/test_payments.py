@@ -717,3 +717,79 @@ async def test_the_dashboard_shows_what_was_recovered_and_by_which_step(harness,
     steps = [k.split(":")[-1] for k in counters if k.startswith("recovered_cents:step:")]
     assert steps and all(step in page for step in steps)
     assert page.count("<rect") == len(steps)
+
+
+async def test_the_mutual_tls_listener_takes_only_the_banks_certificate(redis_url, settings, tmp_path):
+    """``service.webhook_tls_port``: TLS that requires a client certificate from the bank's CA;
+    the Pix webhook with ``mtls=required`` accepts only what came through it, verified."""
+    import ssl
+
+    import aiohttp
+    import trustme
+
+    from payments.http import ProviderHttp
+    from payments.pix_api import PixApiProvider
+    from tests.browser import free_port
+
+    ours, bank, stranger = trustme.CA(), trustme.CA(), trustme.CA()
+    server_cert = ours.issue_cert("127.0.0.1")
+    server_pem, key_pem, bank_ca = tmp_path / "server.pem", tmp_path / "server.key", tmp_path / "bank-ca.pem"
+    server_cert.cert_chain_pems[0].write_to_path(str(server_pem))
+    server_cert.private_key_pem.write_to_path(str(key_pem))
+    bank.cert_pem.write_to_path(str(bank_ca))
+    http_port, tls_port = free_port(), free_port()
+    service = settings.service.model_copy(
+        update={
+            "http_port": http_port,
+            "webhook_tls_port": tls_port,
+            "webhook_tls_cert": str(server_pem),
+            "webhook_tls_key": str(key_pem),
+            "webhook_tls_client_ca": str(bank_ca),
+        }
+    )
+    tuned = settings.model_copy(update={"service": service})
+    rig = await make_rig(redis_url, tuned, MON_0700)
+    h = Harness(rig, SignedWebhookProvider(SECRET), tuned)
+    h.payments.provider = PixApiProvider(
+        "http://psp.invalid/v2",
+        client_id="id",
+        client_secret="secret",
+        token_url="http://psp.invalid/oauth/token",
+        chave="pix@loja.com.br",
+        webhook_token="tok-" + "x" * 20,
+        http=ProviderHttp("pix"),
+        mtls="required",
+    )
+    from dialer.web.app import start_api
+
+    runner = await start_api(h.runtime, rig.store, None, None, h.payments)
+    body = json.dumps({"pix": []}).encode()
+    path = "/webhooks/payments/pix/tok-" + "x" * 20 + "/pix"
+
+    def client_context(ca: trustme.CA | None) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        ours.configure_trust(context)
+        if ca is not None:
+            ca.issue_cert("psp.example").configure_cert(context)
+        return context
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"https://127.0.0.1:{tls_port}{path}", data=body, ssl=client_context(bank)
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+            for ca in (None, stranger):  # no certificate, or one the bank's CA did not sign
+                with pytest.raises(aiohttp.ClientError):
+                    async with session.post(
+                        f"https://127.0.0.1:{tls_port}{path}", data=body, ssl=client_context(ca)
+                    ) as resp:
+                        await resp.read()
+            # the same webhook on the plain listener: refused, it carries no verified certificate
+            async with session.post(f"http://127.0.0.1:{http_port}{path}", data=body) as resp:
+                assert resp.status == 403
+                assert "client certificate" in (await resp.json())["error"]
+    finally:
+        await runner.cleanup()
+        await h.close()
+        await rig.close()

@@ -10,8 +10,10 @@ traceback, a token or a debtor's data.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 import uuid
+from typing import Any
 
 from aiohttp import web
 
@@ -199,6 +201,21 @@ def create_app(services: Services) -> web.Application:
     return app
 
 
+def client_cert_context(service: Any) -> ssl.SSLContext:
+    """TLS with our certificate that *requires* a client certificate signed by the provider's
+    CA: how banks call back on the Pix API (the handler sees the verified certificate)."""
+    if not (service.webhook_tls_cert and service.webhook_tls_client_ca):
+        raise ConfigError(
+            "settings",
+            "service.webhook_tls_port",
+            "needs webhook_tls_cert (and webhook_tls_key) and webhook_tls_client_ca",
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=service.webhook_tls_client_ca)
+    context.load_cert_chain(service.webhook_tls_cert, service.webhook_tls_key or None)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
 async def start_api(
     runtime: Runtime,
     store: Store,
@@ -214,8 +231,15 @@ async def start_api(
     app = create_app(services)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, runtime.settings.service.http_host, runtime.settings.service.http_port)
+    service = runtime.settings.service
+    site = web.TCPSite(runner, service.http_host, service.http_port)
     await site.start()
+    if service.webhook_tls_port:
+        mtls = web.TCPSite(
+            runner, service.http_host, service.webhook_tls_port, ssl_context=client_cert_context(service)
+        )
+        await mtls.start()
+        log.info("mutual-TLS webhook listener on %s:%d", service.http_host, service.webhook_tls_port)
     log.info(
         "dashboard and API on http://%s:%d/",
         runtime.settings.service.http_host,
