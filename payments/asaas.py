@@ -4,7 +4,9 @@
   ``value``, ``dueDate``, ``description``, ``externalReference`` (our txid), ``fine``
   (percent) and ``interest`` (percent a month). A POST is not idempotent at Asaas, so every
   attempt first asks ``GET /payments?externalReference=<txid>``: a retry, a reload or a
-  worker killed after its POST finds the charge it made instead of making a second.
+  worker killed after its POST finds the charge it made instead of making a second. A POST
+  that got no answer (a dropped connection, a timeout) is followed by that lookup at once:
+  the payment Asaas made is returned when it is there.
 - The customer is found by CPF/CNPJ (``GET /customers?cpfCnpj=``) or made once, with
   ``notificationDisabled`` — Asaas would otherwise e-mail and text the debtor on its own,
   outside Régua's hours, consent and disclosure rules.
@@ -70,6 +72,8 @@ def _value(doc: dict[str, Any]) -> Decimal:
 
 def events_from_payment(pay: Any, event: str, at: datetime | None = None) -> list[PaymentEvent]:
     """The money an Asaas ``payment`` object (in an event ``event``) moved."""
+    if event not in PAID_EVENTS and event not in REFUND_EVENTS:
+        return []  # PAYMENT_CREATED, _OVERDUE, _UPDATED…: no money, and no payment date to read
     if not isinstance(pay, dict) or not isinstance(pay.get("id"), str) or not pay["id"]:
         raise ValueError("payment.id is missing")
     pay_id = pay["id"][:64]
@@ -79,20 +83,18 @@ def events_from_payment(pay: Any, event: str, at: datetime | None = None) -> lis
     method = str(pay.get("billingType") or "").lower()[:16]
     paid_at = _when(pay.get("clientPaymentDate") or pay.get("paymentDate") or pay.get("confirmedDate"), at)
     value = _value(pay)
-    out: list[PaymentEvent] = []
-    if event in PAID_EVENTS or event in REFUND_EVENTS:
-        out.append(
-            PaymentEvent(
-                f"asaas:{pay_id}:paid",
-                EventKind.PAID,
-                "asaas",
-                txid,
-                value,
-                paid_at,
-                method=method,
-                reference=pay_id,
-            )
+    out = [
+        PaymentEvent(
+            f"asaas:{pay_id}:paid",
+            EventKind.PAID,
+            "asaas",
+            txid,
+            value,
+            paid_at,
+            method=method,
+            reference=pay_id,
         )
+    ]
     if event in REFUND_EVENTS:
         out.append(
             PaymentEvent(
@@ -161,20 +163,32 @@ class AsaasProvider:
                 f"asaas: account {request.account_id} has no CPF/CNPJ: Asaas needs the customer's "
                 "(add a document column to the campaign file)"
             )
-        doc = await self._get(f"/customers?{urlencode({'cpfCnpj': request.document})}")
+        known = await self._customer_by_document(request.document)
+        if known is not None:
+            return known
+        try:
+            made = await self._post(
+                "/customers",
+                {
+                    "name": request.name[:100],
+                    "cpfCnpj": request.document,
+                    "externalReference": request.account_id,
+                    "notificationDisabled": True,
+                },
+            )
+        except PaymentRetryable:
+            found = await self._customer_by_document(request.document)  # made, then no answer
+            if found is None:
+                raise
+            return found
+        return str(made["id"])
+
+    async def _customer_by_document(self, document: str) -> str | None:
+        doc = await self._get(f"/customers?{urlencode({'cpfCnpj': document})}")
         for item in (doc.get("data") if isinstance(doc, dict) else None) or []:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and not item.get("deleted"):
                 return str(item["id"])
-        made = await self._post(
-            "/customers",
-            {
-                "name": request.name[:100],
-                "cpfCnpj": request.document,
-                "externalReference": request.account_id,
-                "notificationDisabled": True,
-            },
-        )
-        return str(made["id"])
+        return None
 
     def billing_type(self, request: ChargeRequest) -> str:
         if self.billing in ("PIX", "BOLETO"):
@@ -197,7 +211,14 @@ class AsaasProvider:
                 body["fine"] = {"value": float(request.fine_percent), "type": "PERCENTAGE"}
             if request.interest_percent_month > 0:
                 body["interest"] = {"value": float(request.interest_percent_month)}
-            found = await self._post("/payments", body)
+            try:
+                found = await self._post("/payments", body)
+            except PaymentRetryable:
+                # the POST may have made the payment before the answer was lost: look first,
+                # so the caller's retry cannot make a second
+                found = await self._by_reference(request.txid)
+                if found is None:
+                    raise
         return await self._charge(found, request.txid, codes=True)
 
     async def fetch_charge(self, txid: str) -> Charge | None:

@@ -63,16 +63,22 @@ def _file(url: ProviderUrl, option: str) -> str:
 
 
 def _http(url: ProviderUrl, name: str, secrets: tuple[str, ...], **tls: str) -> ProviderHttp:
+    if tls.get("key") and not tls.get("cert"):
+        raise url.fail("key is our client certificate's private key: give cert too")
     try:
         context = tls_context(**tls)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise url.fail(f"the certificate files cannot be read ({type(exc).__name__})") from None
+    timeout = url.number("timeout", 15.0)
+    if timeout <= 0:
+        raise url.fail("timeout must be more than 0 seconds")
     return ProviderHttp(
         name,
-        timeout=url.number("timeout", 15.0),
+        timeout=timeout,
         attempts=url.number("attempts", 4, cast=int),
         tls=context,
         secrets=secrets,
+        client_cert=bool(tls.get("cert")),
     )
 
 
@@ -81,7 +87,8 @@ def _pix(url: ProviderUrl, env: Mapping[str, str], settings: Settings | None) ->
     scheme = url.scheme.split("+", 1)[1]
     if scheme not in ("https", "http") or not url.host:
         raise url.fail("write it as pix+https://api.psp.com.br/v2 (the PSP's API base)")
-    origin = f"{scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+    host = f"[{url.host}]" if ":" in url.host else url.host  # an IPv6 address
+    origin = f"{scheme}://{host}" + (f":{url.port}" if url.port else "")
     client_id = url.secret("client_id_env", env)
     client_secret = url.secret("client_secret_env", env)
     webhook_token = url.secret("webhook_token_env", env)
@@ -100,7 +107,9 @@ def _pix(url: ProviderUrl, env: Mapping[str, str], settings: Settings | None) ->
         ca=_file(url, "ca"),
     )
     try:
-        proxies = tuple(p for p in url.text("proxies", "127.0.0.1/32,::1/128").split(",") if p)
+        proxies = tuple(
+            p.strip() for p in url.text("proxies", "127.0.0.1/32,::1/128").split(",") if p.strip()
+        )
         return PixApiProvider(
             origin + url.path,
             client_id=client_id,

@@ -3,8 +3,9 @@ Santander, Sicoob, Banco do Brasil and other PSPs implement it.
 
 - **OAuth2 client credentials over mutual TLS**: ``POST token_url`` with
   ``grant_type=client_credentials`` and HTTP Basic ``client_id:client_secret``, our client
-  certificate on the connection (the PSPs require it on the API too). The token is kept
-  until a minute before ``expires_in`` and fetched again on a 401.
+  certificate on the connection (the PSPs require it on the API too). One token is shared
+  by every request (concurrent ones wait for the one fetch), kept until shortly before
+  ``expires_in`` (a minute, or a tenth of a short life), and fetched again on a 401.
 - ``PUT /cobv/{txid}``: ``calendario`` (``dataDeVencimento``, ``validadeAposVencimento``),
   ``devedor`` (``cpf`` or ``cnpj``, ``nome``), ``valor`` (``original``, ``multa``
   modalidade 2 = percent, ``juros`` modalidade 3 = percent a month, calendar days),
@@ -28,12 +29,14 @@ Régua's own mTLS listener) or ``off`` (the token only: development).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
 import re
 import time
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from ipaddress import ip_address, ip_network
 from typing import Any
@@ -43,7 +46,7 @@ from dialer.errors import PaymentPermanent, PaymentRetryable
 from dialer.rules.charges import Charge, ChargeRequest, ChargeStatus, EventKind, PaymentEvent, valid_txid
 from dialer.rules.documents import document_kind
 from payments.base import WebhookRefused, WebhookRequest
-from payments.http import ProviderHttp
+from payments.http import HttpRefused, ProviderHttp
 
 _VALOR = re.compile(r"^\d{1,10}\.\d{2}$")
 _E2E = re.compile(r"^[A-Za-z0-9]{1,35}$")
@@ -61,10 +64,30 @@ def _amount(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01'))}"
 
 
+def _rfc3339(at: datetime) -> str:
+    """An RFC 3339 time in UTC, as ``GET /pix`` wants it (a naive time is taken as UTC)."""
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _token_life(expires: object) -> float:
+    """Seconds to keep a token that lives ``expires_in``: a minute less, or a tenth less when
+    it lives under ten minutes (never longer than it lives)."""
+    if isinstance(expires, str) and expires.strip().isdigit():
+        expires = int(expires)
+    if not isinstance(expires, (int, float)) or isinstance(expires, bool) or expires < 0:
+        expires = 3600
+    life = float(expires)
+    return life - min(60.0, life / 10)
+
+
 def parse_time(text: object) -> datetime:
     if not isinstance(text, str) or len(text) > 40:
         raise ValueError("horario is not an RFC 3339 time")
-    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("horario is not an RFC 3339 time") from None  # (not Python's own wording)
     if at.tzinfo is None:
         raise ValueError("horario has no offset")
     return at
@@ -94,7 +117,7 @@ def events_from_pix(items: object, provider: str = "pix") -> list[PaymentEvent]:
         if not isinstance(e2e, str) or not _E2E.fullmatch(e2e):
             raise ValueError(f"pix[{n}].endToEndId is missing or malformed")
         tx = item.get("txid")
-        if tx is not None and (
+        if tx not in (None, "") and (  # "": no txid, as some PSPs write it
             not isinstance(tx, str) or not tx.isascii() or not tx.isalnum() or len(tx) > 35
         ):
             raise ValueError(f"pix[{n}].txid is malformed")
@@ -107,6 +130,8 @@ def events_from_pix(items: object, provider: str = "pix") -> list[PaymentEvent]:
             continue  # a Pix without a txid is not a payment of one of our charges
         out.append(PaymentEvent(f"pix:{e2e}", EventKind.PAID, provider, tx, amount, at, reference=e2e))
         refunds = item.get("devolucoes") or []
+        if isinstance(refunds, dict):
+            refunds = [refunds]  # one devolução as an object (the spec's own example has it so)
         if not isinstance(refunds, list):
             raise ValueError(f"pix[{n}].devolucoes must be a list")
         for m, dev in enumerate(refunds):
@@ -150,6 +175,7 @@ class PixApiProvider:
         mtls: str = "proxy",
         verify_header: str = "X-SSL-Client-Verify",
         proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128"),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base = base_url.rstrip("/")
         self.client_id = client_id
@@ -162,44 +188,52 @@ class PixApiProvider:
         self.mtls = mtls
         self.verify_header = verify_header
         self.proxies = tuple(ip_network(p, strict=False) for p in proxies)
+        self.clock = clock
         self._token = ""
         self._token_until = 0.0
+        self._token_lock = asyncio.Lock()
         self.tokens_fetched = 0
+        self._basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        http.add_secret(self._basic, lasting=True)  # a PSP that echoes our Authorization header
 
     # ---------------------------------------------------------------- OAuth2
 
-    async def _bearer(self, *, fresh: bool = False) -> str:
-        if fresh or not self._token or time.monotonic() >= self._token_until:
-            basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+    async def _bearer(self, *, stale: str = "") -> str:
+        """The current token; a new one when there is none, it is about to lapse, or it is
+        ``stale`` (the API refused it). Concurrent callers share one fetch."""
+        async with self._token_lock:
+            if self._token and self._token != stale and self.clock() < self._token_until:
+                return self._token
             form = {"grant_type": "client_credentials"}
             if self.scope:
                 form["scope"] = self.scope
             reply = await self.http.request(
-                "POST", self.token_url, data=form, headers={"Authorization": f"Basic {basic}"}
+                "POST",
+                self.token_url,
+                data=form,
+                headers={"Authorization": f"Basic {self._basic}"},
+                retry=True,  # asking for a token twice moves no money
             )
             doc = reply.json()
             if not isinstance(doc, dict) or not isinstance(doc.get("access_token"), str):
                 raise PaymentRetryable("pix: the token endpoint answered without an access_token")
             self._token = doc["access_token"]
-            self.http._secrets = (*self.http._secrets, self._token)
-            expires = doc.get("expires_in", 3600)
-            life = float(expires) if isinstance(expires, (int, float)) else 3600.0
-            self._token_until = time.monotonic() + max(30.0, life - 60.0)
+            self.http.add_secret(self._token)
+            self._token_until = self.clock() + _token_life(doc.get("expires_in", 3600))
             self.tokens_fetched += 1
-        return self._token
+            return self._token
 
     async def _api(self, method: str, path: str, **kw: Any) -> Any:
-        for fresh in (False, True):
-            token = await self._bearer(fresh=fresh)
+        token = await self._bearer()
+        for last in (False, True):
             try:
-                reply = await self.http.request(
+                return await self.http.request(
                     method, self.base + path, headers={"Authorization": f"Bearer {token}"}, **kw
                 )
-            except PaymentPermanent as exc:
-                if "HTTP 401" in str(exc) and not fresh:
-                    continue  # the token lapsed early: once more with a new one
-                raise
-            return reply
+            except HttpRefused as exc:
+                if exc.status != 401 or last:
+                    raise
+                token = await self._bearer(stale=token)  # revoked or lapsed early: a new one
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---------------------------------------------------------------- charges
@@ -218,8 +252,9 @@ class PixApiProvider:
             "devedor": {document_kind(request.document): request.document, "nome": request.name[:200]},
             "valor": {"original": _amount(request.amount)},
             "chave": self.chave,
-            "solicitacaoPagador": request.description[:140],
         }
+        if request.description.strip():
+            body["solicitacaoPagador"] = request.description[:140]
         if request.fine_percent > 0:
             body["valor"]["multa"] = {"modalidade": 2, "valorPerc": _amount(request.fine_percent)}
         if request.interest_percent_month > 0:
@@ -232,8 +267,8 @@ class PixApiProvider:
         path = f"/cobv/{quote(request.txid)}"
         try:
             reply = await self._api("PUT", path, json_body=self.cobv_body(request), ok=(200, 201))
-        except PaymentPermanent as exc:
-            if "HTTP 400" not in str(exc) and "HTTP 409" not in str(exc):
+        except HttpRefused as exc:
+            if exc.status not in (400, 409):
                 raise
             existing = await self.fetch_charge(request.txid)  # made before (a retry, a reload)
             if existing is None:
@@ -276,7 +311,7 @@ class PixApiProvider:
         out: list[PaymentEvent] = []
         for page in range(MAX_PAGES):
             query = (
-                f"/pix?inicio={quote(start.isoformat())}&fim={quote(end.isoformat())}&txIdPresente=true"
+                f"/pix?inicio={quote(_rfc3339(start))}&fim={quote(_rfc3339(end))}&txIdPresente=true"
                 f"&paginacao.paginaAtual={page}&paginacao.itensPorPagina=100"
             )
             doc = (await self._api("GET", query)).json()
@@ -300,7 +335,10 @@ class PixApiProvider:
     # ---------------------------------------------------------------- webhooks
 
     def authenticate(self, request: WebhookRequest) -> None:
-        if not request.path_token or not hmac.compare_digest(request.path_token, self.webhook_token):
+        # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a 401)
+        if not request.path_token or not hmac.compare_digest(
+            request.path_token.encode(), self.webhook_token.encode()
+        ):
             raise WebhookRefused(401, "unknown webhook URL", "pix webhook: wrong path token")
         if self.mtls == "required" and not request.client_cert_verified:
             raise WebhookRefused(

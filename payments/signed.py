@@ -103,7 +103,8 @@ class SignedWebhookProvider:
             doc = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
             raise WebhookRefused(400, "the body is not JSON") from None
-        items = doc.get("events") if isinstance(doc, dict) and "events" in doc else [doc]
+        batch = isinstance(doc, dict) and "events" in doc
+        items = doc["events"] if batch else [doc]
         if not isinstance(items, list) or not items:
             raise WebhookRefused(400, "events must be a non-empty list")
         if len(items) > MAX_EVENTS:
@@ -113,7 +114,7 @@ class SignedWebhookProvider:
             try:
                 out.append(self._event(item))
             except ValueError as exc:
-                where = f"events[{n}]: " if len(items) > 1 or "events" in doc else ""
+                where = f"events[{n}]: " if batch else ""  # (not `"events" in doc`: 5 or null)
                 raise WebhookRefused(400, f"{where}{exc}") from None
         return out
 
