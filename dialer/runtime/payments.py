@@ -29,18 +29,15 @@ from typing import TYPE_CHECKING, Any
 from dialer.domain import Account, AccountStatus, Outcome, PaymentMethod
 from dialer.errors import PaymentError, PaymentPermanent, StoreError
 from dialer.formats.campaign_file import RowDefaults
-from dialer.rules.attribution import attribute
 from dialer.rules.charges import (
     ChargeRequest,
     ChargeStatus,
     EventKind,
     PaymentEvent,
-    cents,
     charge_request,
     money,
-    standing,
 )
-from dialer.runtime import operations
+from dialer.runtime.settlement import Received, Settlement
 from dialer.store import ChargeRecord, Store
 from payments.base import PaymentProvider
 
@@ -52,24 +49,6 @@ log = logging.getLogger("regua.payments")
 LEASE_S = 120.0  # a charge being made is someone's for this long (longer than any HTTP timeout)
 MAX_ATTEMPTS = 20
 SETTLE_GRACE = timedelta(seconds=30)  # an event unsettled this long was left by a crash
-
-
-@dataclass
-class Received:
-    """What one batch of events did."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    unknown: int = 0
-    paid_accounts: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "unknown": self.unknown,
-            "paid_accounts": self.paid_accounts,
-        }
 
 
 @dataclass
@@ -93,6 +72,7 @@ class Payments:
         self.made = 0
         self.failed = 0
         self._wake = asyncio.Event()
+        self.settlement = Settlement(store, runtime)
 
     def bound_to(self, store: Store) -> Payments:
         """The same provider and rules on another connection (a load in its own thread)."""
@@ -245,125 +225,14 @@ class Payments:
     # ------------------------------------------------------------------ events
 
     async def receive(self, events: Sequence[PaymentEvent], now: datetime) -> Received:
-        """Record and settle each event (idempotent; any order)."""
-        out = Received()
-        for event in events:
-            txid = event.txid
-            if not txid and event.account_id:
-                current = await self.store.current_charge(event.account_id)
-                txid = current.txid if current else ""
-            state, paid, refunded = await self.store.record_payment(event, txid, now)
-            if state == 0:
-                out.duplicates += 1
-                if await self.store.is_unsettled(event.event_id):  # recorded, then a crash
-                    await self._settle(event, txid, paid, refunded, now, out)
-                continue
-            if state == 2:
-                out.unknown += 1
-                await self.store.audit_global(
-                    now,
-                    f"payments:{event.provider}",
-                    "payment_unknown_charge",
-                    {
-                        "event": event.event_id,
-                        "txid": event.txid,
-                        "account": event.account_id,
-                        "amount": str(event.amount),
-                        "kind": event.kind.value,
-                        "reference": event.reference,
-                    },
-                )
-                continue
-            out.accepted += 1
-            await self._settle(event, txid, paid, refunded, now, out)
-        return out
+        """Record and settle each event (idempotent; any order): ``runtime.settlement``."""
+        return await self.settlement.settle(events, now)
 
-    async def _settle(
-        self, event: PaymentEvent, txid: str, paid: int, refunded: int, now: datetime, out: Received
-    ) -> None:
-        record = await self.store.charge(txid)
-        if record is None:  # pragma: no cover - the script found it a moment ago
-            return
-        tolerance = cents(self.settings.overpayment_tolerance)
-        st = standing(record.amount_cents, paid, refunded, tolerance)
-        delta = cents(event.amount) * (1 if event.kind is EventKind.PAID else -1)
-        before = standing(record.amount_cents, paid - max(delta, 0), refunded - max(-delta, 0), tolerance)
-        account_id = record.account_id
-        actor = f"payments:{event.provider}" + (" (SANDBOX)" if event.sandbox or record.sandbox else "")
-        holding = await self.store.campaigns_holding(account_id)
-        histories: list[tuple[str, Any]] = []
-        for name in holding:
-            (state,) = await self.store.load_accounts(name, [account_id])
-            if state is not None:
-                histories.append((name, state))
-        touches = attribute(tuple(a for _, s in histories for a in s.history), event.at)
-        credited_campaign = _credited_campaign(histories, touches.step, event.at) or (
-            record.campaign if record.campaign in holding else (holding[0] if holding else "")
-        )
-        timeline = {
-            "at": now.isoformat(),
-            "kind": "payment" if event.kind is EventKind.PAID else "refund",
-            "amount": str(event.amount),
-            "paid_at": event.at.isoformat(),
-            "provider": event.provider,
-            "method": event.method,
-            "reference": event.reference,
-            "txid": txid,
-            "balance": str(money(st.balance_cents)),
-            "standing": st.status.value,
-            "step": touches.step,
-            "channel": touches.channel,
-            "contacts": [t.as_dict() for t in touches.touches[:5]],
-            "sandbox": event.sandbox or record.sandbox,
-        }
-        if st.overpaid_cents:
-            timeline["overpaid"] = str(money(st.overpaid_cents))
-        for name, _ in histories:
-            await self.store.apply_payment(
-                name,
-                account_id,
-                event.event_id,
-                delta,
-                is_payment=event.kind is EventKind.PAID,
-                step=touches.step,
-                channel=touches.channel,
-                timeline=timeline,
-                attributed=name == credited_campaign,
-            )
-        if event.kind is EventKind.PAID:
-            await self.store.note_credit(txid, step=touches.step, channel=touches.channel, paid_at=event.at)
-        note = f"{event.kind.value} {event.amount} via {event.provider} {event.reference}".strip()
-        if st.status is ChargeStatus.PAID:
-            changes = await operations.set_account_status(
-                self.store, account_id, AccountStatus.PAID, now, actor, note=note
-            )
-            if any(c["changed"] for c in changes):
-                out.paid_accounts.append(account_id)
-            await self.store.recheck_at(txid, None)
-        elif before.status is ChargeStatus.PAID and event.kind is EventKind.REFUND:
-            for name, state in histories:  # back on its régua where payment had closed it
-                if state.account.status is AccountStatus.PAID:
-                    await operations.set_account_status(
-                        self.store, account_id, AccountStatus.OPEN, now, actor, note=note, campaign=name
-                    )
-            await self.store.recheck_at(txid, now + self.recheck_every)
-        audit = {
-            "account": account_id,
-            "txid": txid,
-            "event": event.event_id,
-            "kind": event.kind.value,
-            "amount": str(event.amount),
-            "paid_at": event.at.isoformat(),
-            "reference": event.reference,
-            "balance": str(money(st.balance_cents)),
-            "standing": st.status.value,
-            "campaign": credited_campaign,
-            "step": touches.step,
-        }
-        if st.overpaid_cents:
-            audit["overpaid"] = str(money(st.overpaid_cents))
-        await self.store.audit_global(now, actor, "payment", audit)
-        await self.store.settled(event.event_id)
+    async def submit(
+        self, events: Sequence[PaymentEvent], now: datetime, *, replay: tuple[str, float] | None = None
+    ) -> Received:
+        """A webhook's events, settled with the others arriving meanwhile (group commit)."""
+        return await self.settlement.submit(events, now, replay=replay)
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -371,18 +240,16 @@ class Payments:
         """One run of the job: events a crash left unsettled, open charges asked again,
         and (where the provider can list) what was received since the last sweep."""
         out = Reconciled()
+        left: list[PaymentEvent] = []
         for event_id in await self.store.unsettled(now - SETTLE_GRACE):
             doc = await self.store.payment_event(event_id)
-            if doc is not None:
-                event = _event_from(doc)
-                record = await self.store.charge(doc.get("txid", ""))
-                if record is not None:
-                    await self._settle(
-                        event, record.txid, record.paid_cents, record.refunded_cents, now, out.received
-                    )
-                    out.resettled += 1
-                    continue
-            await self.store.settled(event_id)
+            if doc is not None and doc.get("txid"):
+                left.append(replace(_event_from(doc), txid=doc["txid"]))
+            else:
+                await self.store.settled(event_id)
+        if left:  # recorded, then a crash: recording them again finds them and settles them
+            out.received.add(await self.receive(left, now))
+            out.resettled = len(left)
         if self.provider.makes_charges and not self.provider.sandbox:
             txids = await self.store.due_rechecks(now, self.settings.reconcile_batch)
             sem = asyncio.Semaphore(self.settings.create_concurrency)
@@ -401,7 +268,7 @@ class Payments:
                     return
                 if charge.payments:
                     got = await self.receive(list(charge.payments), now)
-                    _merge(out.received, got)
+                    out.received.add(got)
                 if charge.status is ChargeStatus.REMOVED:
                     record = await self.store.charge(txid)
                     if record is not None:
@@ -420,7 +287,7 @@ class Payments:
                 out.errors.append(str(exc))
             else:
                 out.swept = len(events)
-                _merge(out.received, await self.receive(events, now))
+                out.received.add(await self.receive(events, now))
                 await self.store.set_sweep_mark(now - timedelta(minutes=10))  # overlap: late arrivals
         if self.provider.sandbox:
             await self._sandbox_pays(now, out)
@@ -477,7 +344,7 @@ class Payments:
                 continue
             # now and then a debtor pays part of it: the balance stays open
             amount = money(owed if random.random() > 0.15 else max(1, owed // 2))
-            _merge(out.received, await self.receive([pay(txid, amount, now)], now))
+            out.received.add(await self.receive([pay(txid, amount, now)], now))
 
 
 def _first(stop: asyncio.Event, wake: asyncio.Event) -> Any:
@@ -490,25 +357,6 @@ def _first(stop: asyncio.Event, wake: asyncio.Event) -> Any:
                 t.cancel()
 
     return wait()
-
-
-def _merge(into: Received, got: Received) -> None:
-    into.accepted += got.accepted
-    into.duplicates += got.duplicates
-    into.unknown += got.unknown
-    into.paid_accounts += got.paid_accounts
-
-
-def _credited_campaign(histories: list[tuple[str, Any]], step: str, at: datetime) -> str:
-    """The campaign whose contact is credited: the latest credited attempt of that step."""
-    if not step:
-        return ""
-    best: tuple[datetime, str] | None = None
-    for name, state in histories:
-        for a in state.history:
-            if a.step_id == step and a.at <= at and (best is None or a.at > best[0]):
-                best = (a.at, name)
-    return best[1] if best else ""
 
 
 def _request_doc(r: ChargeRequest) -> dict[str, Any]:

@@ -4,9 +4,10 @@
 records, ``values`` the dataclasses; ``embedded`` runs a ``redis-server`` of our own.
 """
 
+from dialer.store.accounts import StatusChange
 from dialer.store.campaigns import WakeListener
 from dialer.store.embedded import EmbeddedRedis, embedded_redis
-from dialer.store.payments import ChargeRecord
+from dialer.store.payments import ChargeRecord, PaymentApply
 from dialer.store.store import Store
 from dialer.store.values import (
     TRANSITIONS,
@@ -27,6 +28,8 @@ __all__ = [
     "Effects",
     "EmbeddedRedis",
     "Finish",
+    "PaymentApply",
+    "StatusChange",
     "Store",
     "WakeListener",
     "WorkItem",

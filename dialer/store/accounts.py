@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from dialer.domain import AccountStatus
+from dialer.domain import Account, AccountStatus
 from dialer.errors import StoreError
 from dialer.store import keys
 from dialer.store.campaigns import CampaignStore
-from dialer.store.codec import event_json, from_ms, pack_account, to_ms, unpack_account
+from dialer.store.codec import audit_fields, event_json, from_ms, pack_account, to_ms, unpack_account
 from dialer.store.keys import CampaignKeys
 from dialer.store.suppressions import SuppressionStore
 from dialer.store.values import AccountState
 from dialer.store.work import WorkStore
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    account_id: str
+    status: AccountStatus
+    note: str = ""
+    only_from: frozenset[AccountStatus] = frozenset()  # empty: from any status
 
 
 class AccountStore(CampaignStore, WorkStore, SuppressionStore):
@@ -52,50 +60,131 @@ class AccountStore(CampaignStore, WorkStore, SuppressionStore):
         it (or one). Takes effect at once: a worker that planned a contact on the old status
         finds its claim stale and decides again. Reopening puts the account back on the
         schedule. Returns one entry per campaign holding the account (empty: none does)."""
-        names = [campaign] if campaign else await self.campaign_names()
-        changes: list[dict[str, Any]] = []
+        changes = await self.set_statuses(
+            [StatusChange(account_id, status, note)], now, actor, campaign=campaign
+        )
+        return changes[0]
+
+    async def set_statuses(
+        self,
+        wanted: Sequence[StatusChange],
+        now: datetime,
+        actor: str,
+        *,
+        campaign: str | None = None,
+        campaigns: Sequence[str] | None = None,
+        known: Mapping[tuple[str, str], Account] | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        """``set_account_status`` for many accounts at once (one pipeline per campaign, one
+        for the audit): what a batch of payments does. A change with ``only_from`` applies
+        only where the account's status is one of them (a refund reopens what a payment
+        closed, not what a person disputed). ``known``: (campaign, account) as just read, to
+        save reading it again (a change meanwhile is caught by the script and read again).
+        Per change: one entry per campaign holding it."""
+        names = (
+            [campaign]
+            if campaign
+            else (list(campaigns) if campaigns is not None else await self.campaign_names())
+        )
+        out: list[list[dict[str, Any]]] = [[] for _ in wanted]
         for name in names:
             k = CampaignKeys(name)
-            for _ in range(10):  # optimistic: a worker or a load changed the account meanwhile
-                packed = await self._r.hget(k.account(account_id), "a")
+            have = known or {}
+            ask = [w for w in wanted if (name, w.account_id) not in have]
+            read: dict[str, str | None] = {}
+            if ask:
+                async with self._r.pipeline(transaction=False) as p:
+                    for w in ask:
+                        p.hget(k.account(w.account_id), "a")
+                    read = dict(zip((w.account_id for w in ask), await p.execute(), strict=True))
+            packed_all = [
+                pack_account(have[(name, w.account_id)])
+                if (name, w.account_id) in have
+                else read[w.account_id]
+                for w in wanted
+            ]
+            tries: list[tuple[int, str, AccountStatus]] = []
+            for i, (w, packed) in enumerate(zip(wanted, packed_all, strict=True)):
                 if packed is None:
-                    break
-                account = unpack_account(account_id, packed)
-                old = account.status
-                if old is status:
-                    changes.append({"campaign": name, "from": old, "to": status, "changed": False})
-                    break
-                event = {"at": now.isoformat(), "kind": "status", "from": old, "to": status, "actor": actor}
-                if note:
-                    event["note"] = note
-                reopen = str(to_ms(now)) if status is AccountStatus.OPEN else ""
-                done = await self._set_status(
-                    keys=[k.account(account_id), k.events(account_id), k.schedule],
-                    args=[
-                        packed,
-                        pack_account(replace(account, status=status)),
-                        event_json([event]),
-                        reopen,
-                        account_id,
-                    ],
-                )
+                    continue
+                old = unpack_account(w.account_id, packed).status
+                if old is w.status or (w.only_from and old not in w.only_from):
+                    out[i].append({"campaign": name, "from": old, "to": w.status, "changed": False})
+                    continue
+                tries.append((i, packed, old))
+            if not tries:
+                continue
+            async with self._r.pipeline(transaction=False) as p:
+                for i, packed, old in tries:
+                    await self._queue_status(p, k, wanted[i], packed, old, now, actor)
+                done_all = await p.execute()
+            for (i, _, old), done in zip(tries, done_all, strict=True):
                 if done:
-                    changes.append({"campaign": name, "from": old, "to": status, "changed": True})
-                    break
-            else:
-                raise StoreError(f"account {account_id} in {name} kept changing; try again")
-        if any(c["changed"] for c in changes):
-            data = {
-                "account": account_id,
-                "status": status,
-                "campaigns": [c["campaign"] for c in changes if c["changed"]],
-            }
-            if note:
-                data["note"] = note
-            await self.audit_global(now, actor, "account_status", data)
-            if status is AccountStatus.OPEN:
+                    out[i].append({"campaign": name, "from": old, "to": wanted[i].status, "changed": True})
+                else:  # a worker or a load changed the account meanwhile: read it again
+                    out[i].append(await self._set_one(name, wanted[i], now, actor))
+        audits = []
+        for w, changes in zip(wanted, out, strict=True):
+            if any(c["changed"] for c in changes):
+                data: dict[str, Any] = {
+                    "account": w.account_id,
+                    "status": w.status,
+                    "campaigns": [c["campaign"] for c in changes if c["changed"]],
+                }
+                if w.note:
+                    data["note"] = w.note
+                audits.append(data)
+        if audits:
+            async with self._r.pipeline(transaction=False) as p:
+                for data in audits:
+                    p.xadd(keys.AUDIT, audit_fields(now, actor, "account_status", data))
+                await p.execute()
+            if any(w.status is AccountStatus.OPEN for w in wanted):
                 await self.wake()
-        return changes
+        return out
+
+    async def _queue_status(
+        self,
+        pipe: Any,
+        k: CampaignKeys,
+        w: StatusChange,
+        packed: str,
+        old: AccountStatus,
+        now: datetime,
+        actor: str,
+    ) -> None:
+        account = unpack_account(w.account_id, packed)
+        event = {"at": now.isoformat(), "kind": "status", "from": old, "to": w.status, "actor": actor}
+        if w.note:
+            event["note"] = w.note
+        reopen = str(to_ms(now)) if w.status is AccountStatus.OPEN else ""
+        await self._set_status(
+            keys=[k.account(w.account_id), k.events(w.account_id), k.schedule],
+            args=[
+                packed,
+                pack_account(replace(account, status=w.status)),
+                event_json([event]),
+                reopen,
+                w.account_id,
+            ],
+            client=pipe,
+        )
+
+    async def _set_one(self, name: str, w: StatusChange, now: datetime, actor: str) -> dict[str, Any]:
+        k = CampaignKeys(name)
+        for _ in range(10):  # optimistic: a worker or a load changed the account meanwhile
+            packed = await self._r.hget(k.account(w.account_id), "a")
+            if packed is None:
+                return {"campaign": name, "from": None, "to": w.status, "changed": False}
+            old = unpack_account(w.account_id, packed).status
+            if old is w.status or (w.only_from and old not in w.only_from):
+                return {"campaign": name, "from": old, "to": w.status, "changed": False}
+            async with self._r.pipeline(transaction=False) as p:
+                await self._queue_status(p, k, w, packed, old, now, actor)
+                (done,) = await p.execute()
+            if done:
+                return {"campaign": name, "from": old, "to": w.status, "changed": True}
+        raise StoreError(f"account {w.account_id} in {name} kept changing; try again")
 
     async def iter_accounts(
         self, campaign: str, batch: int = 500

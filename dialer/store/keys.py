@@ -56,6 +56,7 @@ SMS_MESSAGE = f"{PREFIX}:sms:msg:"  # + day: hash provider:message id -> the att
 PAY = f"{PREFIX}:{{pay}}"
 PAY_EVENTS = f"{PAY}:events"  # hash: event id -> JSON (an event twice is recorded once)
 PAY_STREAM = f"{PAY}:payments"  # stream: every new payment event, with its charge and account
+CURRENT_CHARGE = f"{PAY}:current"  # hash: account -> txid of its latest whole-debt charge
 CHARGE_QUEUE = f"{PAY}:charge-queue"  # zset: txid scored by when to (re)try making the charge
 RECHECK = f"{PAY}:recheck"  # zset: open charges scored by when the reconciliation job asks again
 UNSETTLED = f"{PAY}:unsettled"  # zset: charges whose money moved but whose account is not settled yet

@@ -10,7 +10,7 @@ reconciliation job report, counts once, in any order.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +19,7 @@ from typing import Any
 from dialer.rules.charges import ChargeStatus, PaymentEvent, cents
 from dialer.store import keys
 from dialer.store.base import StoreBase
-from dialer.store.codec import event_json, to_ms
+from dialer.store.codec import audit_fields, event_json, to_ms
 from dialer.store.keys import CampaignKeys
 
 
@@ -105,6 +105,21 @@ class ChargeRecord:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentApply:
+    """One payment event counted in one campaign (and put on the account's timeline there)."""
+
+    campaign: str
+    account_id: str
+    event_id: str
+    delta_cents: int  # negative for a refund
+    is_payment: bool
+    step: str
+    channel: str
+    timeline: dict[str, Any]
+    attributed: bool  # this campaign's money
+
+
 def _event_doc(event: PaymentEvent) -> dict[str, Any]:
     return {
         "id": event.event_id,
@@ -138,6 +153,8 @@ class PaymentStore(StoreBase):
             for r, new in zip(records, added, strict=True):
                 if new:
                     p.zadd(keys.account_charges(r.account_id), {r.txid: at}, nx=True)
+                    if r.installment == 0:
+                        p.hset(keys.CURRENT_CHARGE, r.account_id, r.txid)
                     if queue:
                         p.zadd(keys.CHARGE_QUEUE, {r.txid: at}, nx=True)
             await p.execute()
@@ -194,6 +211,8 @@ class PaymentStore(StoreBase):
 
     async def current_charge(self, account_id: str, *, installment: int = 0) -> ChargeRecord | None:
         """The account's most recent charge for the whole debt (or for one installment)."""
+        if installment == 0:
+            return (await self.current_charges([account_id])).get(account_id)
         for record in reversed(await self.account_charges(account_id)):
             if record.installment == installment:
                 return record
@@ -223,6 +242,105 @@ class PaymentStore(StoreBase):
             ],
         )
         return int(state), int(paid), int(refunded)
+
+    async def current_charges(self, account_ids: Sequence[str]) -> dict[str, ChargeRecord]:
+        """Each account's most recent whole-debt charge (two round trips for all of them)."""
+        unique = list(dict.fromkeys(account_ids))
+        if not unique:
+            return {}
+        txids = await self._r.hmget(keys.CURRENT_CHARGE, unique)
+        found = await self.charges([t for t in txids if t])
+        records = {r.txid: r for r in found if r is not None}
+        return {a: records[t] for a, t in zip(unique, txids, strict=True) if t in records}
+
+    async def record_payments(
+        self, pairs: Sequence[tuple[PaymentEvent, str]], now: datetime
+    ) -> list[tuple[int, int, int]]:
+        """``record_payment`` for many events in one pipeline, in order (two events of one
+        charge see each other's sums)."""
+        at = to_ms(now)
+        async with self._r.pipeline(transaction=False) as p:
+            for event, txid in pairs:
+                doc = _event_doc(event)
+                doc["txid"] = txid
+                entry = json.dumps(doc, separators=(",", ":"))
+                await self._payment_record(
+                    keys=[keys.PAY_EVENTS, keys.charge(txid or "-"), keys.PAY_STREAM, keys.UNSETTLED],
+                    args=[event.event_id, entry, event.kind.value, cents(event.amount), at, entry],
+                    client=p,
+                )
+            replies = await p.execute()
+        return [(int(a), int(b), int(c)) for a, b, c in replies]
+
+    async def unsettled_among(self, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        scores = await self._r.zmscore(keys.UNSETTLED, list(event_ids))
+        return {e for e, sc in zip(event_ids, scores, strict=True) if sc is not None}
+
+    async def holding_many(self, account_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The campaigns that hold each account (two round trips for all of them)."""
+        unique = list(dict.fromkeys(account_ids))
+        names = sorted(await self._r.hkeys(keys.CAMPAIGNS))
+        if not names or not unique:
+            return {a: [] for a in unique}
+        async with self._r.pipeline(transaction=False) as p:
+            for a in unique:
+                for name in names:
+                    p.exists(CampaignKeys(name).account(a))
+            found = await p.execute()
+        it = iter(found)
+        return {a: [n for n in names if next(it)] for a in unique}
+
+    async def apply_payments(self, applies: Sequence[PaymentApply]) -> None:
+        """``apply_payment`` for many (campaign, event) pairs, and each charge's credit note."""
+        if not applies:
+            return
+        async with self._r.pipeline(transaction=False) as p:
+            for a in applies:
+                k = CampaignKeys(a.campaign)
+                await self._payment_apply(
+                    keys=[k.payments, k.stats, k.events(a.account_id)],
+                    args=[
+                        a.event_id,
+                        a.delta_cents,
+                        1 if a.is_payment else 0,
+                        a.step,
+                        a.channel,
+                        event_json([a.timeline]),
+                        "1" if a.attributed else "0",
+                    ],
+                    client=p,
+                )
+            await p.execute()
+
+    async def finish_settling(
+        self,
+        event_ids: Sequence[str],
+        *,
+        credits: Sequence[tuple[str, str, str, datetime]],
+        rechecks: Sequence[tuple[str, datetime | None]],
+        audits: Sequence[tuple[datetime, str, str, Mapping[str, Any]]],
+    ) -> None:
+        """The end of a batch, in one pipeline: each charge's credit note (txid, step,
+        channel, paid at), when to ask about it again, the audit lines, and the events off
+        the unsettled list."""
+        async with self._r.pipeline(transaction=False) as p:
+            for txid, step, channel, paid_at in credits:
+                p.hset(
+                    keys.charge(txid),
+                    mapping={"step": step, "channel": channel, "paid_at": paid_at.isoformat()},
+                )
+            for txid, at in rechecks:
+                if at is None:
+                    p.zrem(keys.RECHECK, txid)
+                else:
+                    p.zadd(keys.RECHECK, {txid: to_ms(at)})
+            for now, actor, kind, data in audits:
+                p.xadd(keys.AUDIT, audit_fields(now, actor, kind, data))
+            if event_ids:
+                p.zrem(keys.UNSETTLED, *event_ids)
+            await p.execute()
 
     async def apply_payment(
         self,
@@ -348,6 +466,18 @@ class PaymentStore(StoreBase):
     async def first_delivery(self, key: str, ttl_s: float) -> bool:
         """True the first time a webhook signature is seen within ``ttl_s`` (a replay: False)."""
         return bool(await self._r.set(keys.webhook_seen(key), "1", nx=True, ex=max(1, int(ttl_s) + 1)))
+
+    async def first_deliveries(self, asks: Sequence[tuple[str, float]]) -> list[bool]:
+        """``first_delivery`` for many (key, seconds) at once."""
+        async with self._r.pipeline(transaction=False) as p:
+            for key, ttl in asks:
+                p.set(keys.webhook_seen(key), "1", nx=True, ex=max(1, int(ttl) + 1))
+            return [bool(x) for x in await p.execute()]
+
+    async def forget_deliveries(self, keys_: Sequence[str]) -> None:
+        """Let these deliveries through again (their batch was not written)."""
+        if keys_:
+            await self._r.delete(*(keys.webhook_seen(k) for k in keys_))
 
     # ------------------------------------------------------------------ SANDBOX
 

@@ -14,6 +14,7 @@ import logging
 
 from aiohttp import web
 
+from dialer.runtime.settlement import Replayed
 from dialer.web.common import RouteTable, services
 from payments.base import MAX_WEBHOOK_BODY, WebhookRefused, WebhookRequest
 
@@ -118,17 +119,23 @@ async def _handle(request: web.Request, provider: str, token: str = "") -> web.R
     verified, subject = _client_cert(request)
     incoming = WebhookRequest(request.headers, body, token, _peer(request), verified, subject)
     adapter = payments.provider
+    replay: tuple[str, float] | None = None
     try:
         adapter.authenticate(incoming)
-        replay = getattr(adapter, "replay_key", None)
-        if replay is not None and not await s.store.first_delivery(
-            replay(incoming), float(getattr(adapter, "tolerance", 300.0))
-        ):
-            raise WebhookRefused(409, "this delivery was received before (a replay)", "replayed signature")
+        replay_key = getattr(adapter, "replay_key", None)
+        if replay_key is not None:
+            replay = (replay_key(incoming), float(getattr(adapter, "tolerance", 300.0)))
         events = adapter.parse_webhook(incoming)
     except WebhookRefused as exc:
         return await _refuse(request, provider, exc)
-    result = await payments.receive(events, s.runtime.clock.now())
+    try:
+        result = await payments.submit(events, s.runtime.clock.now(), replay=replay)
+    except Replayed:
+        return await _refuse(
+            request,
+            provider,
+            WebhookRefused(409, "this delivery was received before (a replay)", "replayed signature"),
+        )
     return web.json_response({"events": len(events), **result.as_dict()})
 
 
