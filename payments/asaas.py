@@ -24,6 +24,7 @@ sandbox), ``billing`` = ``auto`` (the account's payment method: boleto → BOLET
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from datetime import date, datetime
@@ -128,6 +129,8 @@ class AsaasProvider:
         billing: str = "auto",
     ) -> None:
         self.api = api.rstrip("/")
+        self._customers: dict[str, str] = {}  # CPF/CNPJ -> customer id (this process)
+        self._locks: dict[str, asyncio.Lock] = {}
         self.api_key = api_key
         self.webhook_token = webhook_token
         self.http = http
@@ -158,11 +161,26 @@ class AsaasProvider:
         return None
 
     async def _customer(self, request: ChargeRequest) -> str:
+        """The Asaas customer of this CPF/CNPJ, made once: two debts of one debtor made at
+        the same moment wait for each other (one lock per document) instead of making two."""
         if not request.document:
             raise PaymentPermanent(
                 f"asaas: account {request.account_id} has no CPF/CNPJ: Asaas needs the customer's "
                 "(add a document column to the campaign file)"
             )
+        if request.document in self._customers:
+            return self._customers[request.document]
+        lock = self._locks.setdefault(request.document, asyncio.Lock())
+        async with lock:
+            if request.document not in self._customers:
+                if len(self._customers) >= 10_000:  # a bounded memory, not a directory of CPFs
+                    self._customers.clear()
+                self._customers[request.document] = await self._find_or_make_customer(request)
+        self._locks.pop(request.document, None)
+        return self._customers[request.document]
+
+    async def _find_or_make_customer(self, request: ChargeRequest) -> str:
+        assert request.document
         known = await self._customer_by_document(request.document)
         if known is not None:
             return known

@@ -141,7 +141,7 @@ class Recorded:
 
 @dataclass
 class Fault:
-    kind: str  # "status", "delay" or "drop"
+    kind: str  # "status", "delay", "hang" or "drop"
     times: int
     match: str = ""
     status: int = 0
@@ -230,6 +230,11 @@ class ProviderServer:
         then the connection is closed without an answer."""
         self.faults.append(Fault("drop", times, match))
 
+    def commit_then_hang(self, seconds: float, times: int = 1, *, match: str = "") -> None:
+        """The next ``times`` matching requests are handled (the charge is made), then
+        answered ``seconds`` late: a client killed meanwhile never learns it was made."""
+        self.faults.append(Fault("hang", times, match, seconds=seconds))
+
     def _take(self, key: str) -> Fault | None:
         for fault in self.faults:
             if fault.match in key:
@@ -272,6 +277,10 @@ class ProviderServer:
         except web.HTTPException as exc:
             rec.status = exc.status
             raise
+        if fault is not None and fault.kind == "hang":
+            assert self._closing is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), fault.seconds)
         if fault is not None and fault.kind == "drop":
             assert request.transport is not None
             request.transport.abort()  # done, and never answered
