@@ -5,7 +5,15 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["decide_bench", "dispatch_bench", "ami_bench", "sms_bench", "webhook_bench", "report_bench", "load_bench"]
+BENCHES = [
+    "decide_bench",
+    "dispatch_bench",
+    "ami_bench",
+    "sms_bench",
+    "webhook_bench",
+    "report_bench",
+    "load_bench",
+]
 
 
 def main() -> int:

@@ -145,7 +145,9 @@ async def _load(redis_url: str, n: int, tmp: str) -> None:
         for i in range(n):
             fh.write(f"B{i:06d};Pessoa {i};+55119{i % 100_000_000:08d};01/11/2026;150,00\n")
     settings = load_settings(env={})
-    runtime = Runtime(settings, Policy.from_settings(settings), Cadence.from_settings(settings), SystemClock(), b"bench")
+    runtime = Runtime(
+        settings, Policy.from_settings(settings), Cadence.from_settings(settings), SystemClock(), b"bench"
+    )
     store = await Store.connect(redis_url)
     payments = Payments(store, SignedWebhookProvider(SECRET), runtime)
     await load_file(
@@ -208,7 +210,9 @@ def run() -> dict[str, float]:
         f"webhooks: {N:,} signed payment webhooks through the real app = {rate:,.0f} payments/s from one process, "
         f"{CONCURRENCY} in flight ({paid:,} of {N:,} accounts paid, {failures} non-200); target >= {TARGET:,}/s"
     )
-    print(f"  limit: a bare aiohttp handler reading the same bodies = {bare:,.0f} requests/s; Régua at {rate / bare:.0%} of it")
+    print(
+        f"  limit: a bare aiohttp handler reading the same bodies = {bare:,.0f} requests/s; Régua at {rate / bare:.0%} of it"
+    )
     return {"payments_per_s": rate, "bare_per_s": bare}
 
 

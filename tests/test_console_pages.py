@@ -648,6 +648,48 @@ CASES = [  # (event, Portuguese, English)
         "a URA terminou: atendida por outra pessoa",
         "the IVR ended: answered by someone else",
     ),
+    (
+        {
+            "kind": "payment",
+            "amount": "100.00",
+            "provider": "pix",
+            "standing": "paid",
+            "balance": "0.00",
+            "step": "d10_call",
+            "channel": "voice",
+        },
+        "pagamento de 100.00 recebido por pix — creditado à etapa d10_call",
+        "payment of 100.00 received through pix — credited to step d10_call",
+    ),
+    (
+        {
+            "kind": "payment",
+            "amount": "40.00",
+            "provider": "asaas",
+            "standing": "partial",
+            "balance": "60.00",
+        },
+        "pagamento parcial de 40.00 por asaas; 60.00 ainda em aberto",
+        "partial payment of 40.00 through asaas; 60.00 still open",
+    ),
+    (
+        {
+            "kind": "payment",
+            "amount": "150.00",
+            "provider": "sandbox",
+            "sandbox": True,
+            "standing": "paid",
+            "balance": "0.00",
+            "overpaid": "50.00",
+        },
+        "pagamento de 150.00 recebido por sandbox (SANDBOX) — 50.00 a mais que a dívida",
+        "payment of 150.00 received through sandbox (SANDBOX) — 50.00 more than the debt",
+    ),
+    (
+        {"kind": "refund", "amount": "100.00", "provider": "pix", "standing": "active", "balance": "100.00"},
+        "estorno de 100.00 por pix: 100.00 em aberto de novo",
+        "refund of 100.00 through pix: 100.00 open again",
+    ),
     ({"kind": "teleport"}, "evento “teleport” registrado", "event “teleport” recorded"),
 ]
 
@@ -671,6 +713,7 @@ def test_every_kind_the_worker_and_the_ivr_write_has_a_case():
         "dialer/rules/settle.py",
         "dialer/runtime/worker.py",
         "dialer/store/channels.py",
+        "dialer/runtime/settlement.py",
         "ivr/conversation.py",
     ]:
         written |= set(re.findall(r'"kind": "([a-z_]+)"', (ROOT / path).read_text()))

@@ -623,6 +623,9 @@ async def test_the_sandbox_makes_charges_and_its_debtors_pay(redis_url, settings
         worker = rig.worker()
         worker.payments = h.payments
         await rig.drive(MON_0700.replace(hour=20), worker=worker)
+        full = [m for m in await rig.store.outbox(500) if m.get("level") == "full"]
+        assert full  # the debtor who asked for the payment link got the charge's own code with it
+        assert all("Pix copia e cola: 000201" in m["text"] for m in full)
         rig.clock.advance(hours=60)
         result = await h.payments.reconcile(rig.clock.now())
         assert result.received.accepted >= 1  # the verified debtors paid (some in part)
@@ -717,6 +720,11 @@ async def test_the_dashboard_shows_what_was_recovered_and_by_which_step(harness,
     steps = [k.split(":")[-1] for k in counters if k.startswith("recovered_cents:step:")]
     assert steps and all(step in page for step in steps)
     assert page.count("<rect") == len(steps)
+    account = await harness.client.get(
+        "/accounts/A0", headers={"Authorization": "Bearer " + "s" * 24, "Accept-Language": "pt-BR"}
+    )
+    text = await account.text()
+    assert account.status == 200 and "pagamento de R$" in text and "100,00 recebido por signed" in text
 
 
 async def test_the_mutual_tls_listener_takes_only_the_banks_certificate(redis_url, settings, tmp_path):

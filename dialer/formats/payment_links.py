@@ -98,7 +98,11 @@ def payment_sms_text(language: str, company_name: str, account: Account, url: st
     return f"{company_name}: as requested, pay {amount} (due {due}) at {url}"
 
 
-def with_pix_code(language: str, text: str, code: str) -> str:
-    """The payment SMS with the charge's Pix "copia e cola" after it."""
-    label = "Pix copia e cola" if language.startswith("pt") else "Pix code"
-    return f"{text}\n{label}: {code}"
+def with_codes(language: str, text: str, pix: str = "", boleto: str = "") -> str:
+    """The payment SMS with the charge's Pix "copia e cola" and boleto line after it."""
+    pt = language.startswith("pt")
+    if boleto:
+        text += f"\n{'Linha digitável' if pt else 'Boleto line'}: {boleto}"
+    if pix:
+        text += f"\n{'Pix copia e cola' if pt else 'Pix code'}: {pix}"
+    return text

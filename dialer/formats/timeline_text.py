@@ -59,6 +59,7 @@ class Formats:
 
     when: Callable[[str], str]  # in the reader's zone, e.g. "ter. 24 nov. 10:02"
     local: Callable[[str, str], str]  # in a given zone, e.g. ("…", "America/Manaus") -> "09:02"
+    money: Callable[[str], str] = str  # an amount ("150.00") as the reader writes it: "R$ 150,00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +283,31 @@ def _attempt(event: Mapping[str, Any], _: Gettext) -> str:
     return text
 
 
+def _payment(event: Mapping[str, Any], _: Gettext, f: Formats) -> str:
+    amount, balance = f.money(_s(event, "amount")), f.money(_s(event, "balance"))
+    who = _s(event, "provider") + (" (SANDBOX)" if event.get("sandbox") else "")
+    if _s(event, "kind") == "refund":
+        text = _("refund of {amount} through {provider}: {balance} open again").format(
+            amount=amount, provider=who, balance=balance
+        )
+    elif _s(event, "standing") == "partial":
+        text = _("partial payment of {amount} through {provider}; {balance} still open").format(
+            amount=amount, provider=who, balance=balance
+        )
+    else:
+        text = _("payment of {amount} received through {provider}").format(amount=amount, provider=who)
+    if _s(event, "overpaid"):
+        text += " — " + _("{amount} more than the debt: check it").format(
+            amount=f.money(_s(event, "overpaid"))
+        )
+    step = _s(event, "step")
+    if step and _s(event, "kind") == "payment":
+        text += " — " + _("credited to step {step} ({channel})").format(
+            step=step, channel=channel_words(_s(event, "channel"), _)
+        )
+    return text
+
+
 def _sentence(event: Mapping[str, Any], _: Gettext, f: Formats, zone: str | None) -> str:
     kind = _s(event, "kind")
     match kind:
@@ -350,6 +376,8 @@ def _sentence(event: Mapping[str, Any], _: Gettext, f: Formats, zone: str | None
             )
             note = _s(event, "note")
             return text + (f": “{note}”" if note else "")
+        case "payment" | "refund":
+            return _payment(event, _, f)
         case "prompt":
             return _("played “{text}” ({level} message)").format(
                 text=_s(event, "text"), level=level_words(_s(event, "level"), _)

@@ -504,7 +504,7 @@ class Worker:
             self.settings.service.public_url, self.settings.company.payment_url_template, token
         )
         language = ended.result.language or "pt-BR"
-        code = ""
+        code, line = "", account.boleto_line or ""
         if self.payments is not None:  # the debt's own charge: made now if it was not yet
             try:
                 charge = await self.payments.charge_for(campaign, account, now)
@@ -512,11 +512,12 @@ class Worker:
                 log.warning("no charge for the payment link of %s: %s", job.attempt.attempt_id, exc)
             else:
                 code = charge.copy_paste if charge is not None else ""
+                line = (charge.boleto_line if charge is not None else "") or line
         text = pl.payment_sms_text(language, self.settings.company.name, account, url)
-        if code:
-            with_code = pl.with_pix_code(language, text, code)
-            if analyse(with_code).segments <= self.settings.sms.max_segments:
-                text = with_code
+        for extra in (pl.with_codes(language, text, code, line), pl.with_codes(language, text, code)):
+            if extra != text and analyse(extra).segments <= self.settings.sms.max_segments:
+                text = extra  # the codes that fit the segment cap (the link always does)
+                break
         message = SmsMessage(job.plan.phone.number, text, job.attempt.attempt_id + ":pay", campaign, "full")
         try:
             result = await self.sms.send(message)

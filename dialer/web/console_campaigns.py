@@ -79,6 +79,7 @@ def formats_of(request: web.Request) -> tt.Formats:
     return tt.Formats(
         when=lambda at: i18n.when(at, language, zone, "EEE d MMM HH:mm"),
         local=lambda at, tz: i18n.when(at, language, tz, "HH:mm"),
+        money=lambda amount: i18n.money(amount, "BRL", language),
     )
 
 
