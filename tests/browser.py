@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,6 +153,13 @@ def sign_in(driver: object, console: Console, name: str) -> None:
     driver.find_element(By.ID, "username").send_keys(name)  # type: ignore[attr-defined]
     driver.find_element(By.ID, "password").send_keys(PASSWORDS[name])  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()  # type: ignore[attr-defined]
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def arrived(d: Any) -> bool:  # the next page is loaded (not the login page mid-submit)
+        path = d.current_url.split("?")[0]
+        return not path.endswith("/login") and d.execute_script("return document.readyState") == "complete"
+
+    WebDriverWait(driver, 15).until(arrived)
 
 
 @pytest.fixture
