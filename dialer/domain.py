@@ -50,6 +50,7 @@ class PaymentMethod(StrEnum):
 
 class AccountStatus(StrEnum):
     OPEN = "open"
+    AGREEMENT = "agreement"  # an agreement (acordo) is current: its reminders, not the régua
     PAID = "paid"
     DISPUTED = "disputed"
     CLOSED = "closed"

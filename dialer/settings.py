@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, assert_never
+from typing import Any, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -119,6 +119,8 @@ class CompanySettings(_Model):
     pix_key: str = ""
     pix_merchant_name: str = ""
     pix_merchant_city: str = ""
+    legal_name: str = ""  # the creditor's registered name, shown after verification (CDC art. 42-A)
+    cnpj: str = ""  # the creditor's CNPJ, shown with it
 
 
 class LimitedMessage(_Model):
@@ -211,10 +213,86 @@ class PaymentSettings(_Model):
     overpayment_tolerance: Decimal = Field(default=Decimal("0.00"), ge=0)  # more than this is flagged
 
 
+class OfferBand(_Model):
+    """The company's offers for debts of some payment methods and ages (days past due)."""
+
+    methods: tuple[Literal["boleto", "card", "crediario"], ...] = ()  # empty: every method
+    min_days_past_due: int = Field(default=0, ge=-60, le=3650)
+    max_days_past_due: int = Field(default=3650, ge=-60, le=3650)
+    cash_discount_percent: Decimal = Field(default=Decimal("0"), ge=0, lt=100)  # on the updated debt
+    max_installments: int = Field(default=1, ge=1, le=48)  # 1: cash only
+    min_installment: Decimal = Field(default=Decimal("50.00"), gt=0)  # no installment below this
+    down_payment_percent: Decimal = Field(default=Decimal("0"), ge=0, lt=100)  # the first installment
+    interest_percent_month: Decimal = Field(default=Decimal("0"), ge=0)  # the plan's, Price table
+
+    @field_validator("max_days_past_due")
+    @classmethod
+    def _ordered(cls, v: int, info: Any) -> int:
+        low = info.data.get("min_days_past_due")
+        if low is not None and v < low:
+            raise ValueError(f"max_days_past_due {v} is below min_days_past_due {low}")
+        return v
+
+
+class NegotiationSettings(_Model):
+    """Offers a verified debtor may accept, and the agreements (acordos) they make."""
+
+    enabled: bool = True
+    # the most a month the contract lets an installment plan charge (Price table); a
+    # creditor that is not a bank is held to 1 % (Lei de Usura, CC art. 406 and 591)
+    max_interest_percent_month: Decimal = Field(default=Decimal("1"), ge=0, le=Decimal("1"))
+    offer_valid_days: int = Field(default=3, ge=1, le=30)  # an offer holds, and is first due, this long
+    break_after_days: int = Field(default=10, ge=1, le=90)  # an installment unpaid this long breaks it
+    reminder_days: tuple[int, ...] = (-3, 0)  # days from each installment's due date
+    special_offer_roles: tuple[Literal["supervisor", "admin"], ...] = ("admin",)
+    bands: tuple[OfferBand, ...] = ()
+    reminder_sms: dict[str, str] = {
+        "pt-BR": "{name}, aqui é {contact_name}. Acesse {link} ou ligue {callback_number}. "
+        "Para não receber mais mensagens, responda SAIR.",
+        "en": "{name}, this is {contact_name}. Visit {link} or call {callback_number}. Reply STOP to opt out.",
+    }
+    # a debtor-facing page: failed second factors before a link locks, and per client address an hour
+    link_max_failures: int = Field(default=3, ge=1, le=10)
+    address_max_failures: int = Field(default=20, ge=1, le=1000)
+    session_minutes: int = Field(default=15, ge=1, le=120)  # the verified page's session
+    verified_call_minutes: int = Field(
+        default=10, ge=0, le=60
+    )  # a link sent after a verified call skips the factor
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _reminders(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < -30 or d > 30 for d in v):
+            raise ValueError("reminder_days must lie within 30 days of the due date")
+        return tuple(sorted(set(v)))
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, v: tuple[OfferBand, ...], info: Any) -> tuple[OfferBand, ...]:
+        ceiling = info.data.get("max_interest_percent_month", Decimal("1"))
+        for i, b in enumerate(v, 1):
+            if b.interest_percent_month > ceiling:
+                raise ValueError(
+                    f"band {i}: interest_percent_month {b.interest_percent_month} is above "
+                    f"max_interest_percent_month {ceiling} (what the contract allows)"
+                )
+        for i, a in enumerate(v, 1):
+            for j, b in enumerate(v[i:], i + 1):
+                same = not a.methods or not b.methods or set(a.methods) & set(b.methods)
+                if (
+                    same
+                    and a.min_days_past_due <= b.max_days_past_due
+                    and b.min_days_past_due <= a.max_days_past_due
+                ):
+                    raise ValueError(f"bands {i} and {j} overlap (same payment method, same days past due)")
+        return v
+
+
 class Settings(_Model):
     service: ServiceSettings
     sms: SmsSettings = SmsSettings()
     payments: PaymentSettings = PaymentSettings()
+    negotiation: NegotiationSettings = NegotiationSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
     policy: PolicySettings
     company: CompanySettings

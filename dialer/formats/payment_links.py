@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -50,34 +52,74 @@ def link_id(secret: bytes, campaign: str, account_id: str) -> str:
     return _b32(mac[:15])
 
 
-def make_token(secret: bytes, link: str, expires: datetime) -> str:
+@dataclass(frozen=True, slots=True)
+class LinkToken:
+    """What a valid token says: the link id, this link's own nonce (each link sent is one:
+    its failures and its lock are its own), and until when it may skip the second factor
+    (a link sent just after the debtor verified on a call; None: never)."""
+
+    link: str
+    nonce: str
+    expires: datetime
+    verified_until: datetime | None = None
+
+
+def new_nonce() -> str:
+    return _b32(secrets.token_bytes(10))
+
+
+def make_token(
+    secret: bytes, link: str, expires: datetime, *, nonce: str = "", verified_until: datetime | None = None
+) -> str:
+    """``<link>.<expiry>.<signature>``, or with a nonce (every link sent since negotiation
+    came) ``<link>.<expiry>.<nonce>.<verified until, 0: no>.<signature>``."""
     payload = f"{link}.{_b36(int(expires.timestamp()))}"
+    if nonce:
+        until = _b36(int(verified_until.timestamp())) if verified_until is not None else "0"
+        payload += f".{nonce}.{until}"
     sig = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
     return f"{payload}.{_b32(sig[:20])}"
 
 
-def verify_token(secret: bytes, token: str, now: datetime) -> str:
-    """The link id of a valid token; raises InvalidToken / ExpiredToken."""
-    parts = token.split(".")
-    if len(parts) != 3 or not all(parts) or len(token) > 128:
+def read_token(secret: bytes, token: str, now: datetime) -> LinkToken:
+    """A valid token's contents; raises InvalidToken / ExpiredToken."""
+    if len(token) > 160 or not token.isascii():
         raise InvalidToken("malformed")
-    link, exp, sig = parts
-    expected = _b32(hmac.new(secret, f"{link}.{exp}".encode(), hashlib.sha256).digest()[:20])
+    parts = token.split(".")
+    if len(parts) not in (3, 5) or not all(parts) or not all(p.isalnum() for p in parts):
+        raise InvalidToken("malformed")
+    *payload, sig = parts
+    expected = _b32(hmac.new(secret, ".".join(payload).encode(), hashlib.sha256).digest()[:20])
     if not hmac.compare_digest(expected, sig):
         raise InvalidToken("bad signature")
     try:
-        expires = int(exp, 36)
+        expires = int(payload[1], 36)
+        until = int(payload[3], 36) if len(payload) == 5 else 0
     except ValueError:
         raise InvalidToken("malformed expiry") from None
     if now.timestamp() >= expires:
         raise ExpiredToken("expired")
-    return link
+    nonce = payload[2] if len(payload) == 5 else sig[:16]  # an older link: its signature
+    tz = now.tzinfo
+    return LinkToken(
+        payload[0],
+        nonce,
+        datetime.fromtimestamp(expires, tz),
+        datetime.fromtimestamp(until, tz) if until else None,
+    )
+
+
+def verify_token(secret: bytes, token: str, now: datetime) -> str:
+    """The link id of a valid token; raises InvalidToken / ExpiredToken."""
+    return read_token(secret, token, now).link
 
 
 def payment_url(public_url: str, url_template: str, token: str) -> str:
+    """Where a link points: ``/a/<token>`` (a path that says nothing about money; the
+    ``/pay/<token>`` links sent before still open the same page)."""
     if url_template:
         return url_template.replace("{token}", token)
-    return public_url.rstrip("/") + "/pay/" + token
+    return public_url.rstrip("/") + "/a/" + token
 
 
 def format_money(amount: object, currency: str, language: str) -> str:

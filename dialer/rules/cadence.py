@@ -54,6 +54,7 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class Cadence:
     steps: Mapping[str, tuple[Step, ...]]  # payment method -> steps
+    works_on: frozenset[AccountStatus] = frozenset({AccountStatus.OPEN})  # the accounts it works
     _dated: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
     _triggered: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
 
@@ -154,7 +155,7 @@ def next_step(
     Returns ``None`` when the régua has nothing more to do (paid, disputed, or every
     step worked).
     """
-    if account.status is not AccountStatus.OPEN:
+    if account.status not in cadence.works_on:
         return None
     method = account.payment_method  # a StrEnum: the same key as its value
     account_id = account.account_id

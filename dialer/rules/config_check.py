@@ -15,6 +15,7 @@ from dialer.domain import Channel
 from dialer.errors import ConfigError
 from dialer.rules import calling_hours
 from dialer.rules.disclosure import fold, limited_problems
+from dialer.rules.documents import cnpj_valid, normalise_document
 from dialer.settings import Settings
 
 #: What a company may not loosen, by pack (hours are in calling_hours.LEGAL_HOURS).
@@ -81,16 +82,25 @@ def check_settings(
                         + "; ".join(looser)
                         + ". You may only narrow calling hours.",
                     )
-    for kind, templates in (
-        ("voice", settings.limited_message.voice),
-        ("sms", settings.limited_message.sms),
+    for place, templates in (
+        (("limited_message", "voice"), settings.limited_message.voice),
+        (("limited_message", "sms"), settings.limited_message.sms),
+        (("negotiation", "reminder_sms"), settings.negotiation.reminder_sms),  # anyone may read an SMS
     ):
         if not templates:
-            fail(("limited_message", kind), "needs a template per language")
+            fail(place, "needs a template per language")
         for lang, text in templates.items():
             problems = limited_problems(text, (*settings.company.collection_names, settings.company.name))
             if problems:
-                fail(("limited_message", kind, lang), "; ".join(problems))
+                fail((*place, lang), "; ".join(problems))
+    if settings.company.cnpj and not cnpj_valid(normalise_document(settings.company.cnpj)):
+        fail(("company", "cnpj"), f"{settings.company.cnpj!r} is not a valid CNPJ (check digits)")
+    if settings.negotiation.bands and not settings.company.cnpj and settings.negotiation.enabled:
+        fail(
+            ("company", "cnpj"),
+            "offers are shown on a collection page, which must name the creditor and its CNPJ "
+            "(CDC art. 42-A): set company.cnpj (and company.legal_name)",
+        )
     if settings.company.business_name:
         folded = fold(settings.company.business_name)
         for name in settings.company.collection_names:

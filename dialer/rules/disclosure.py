@@ -31,7 +31,7 @@ _RANK = {Level.NONE: 0, Level.LIMITED: 1, Level.FULL: 2}
 
 #: Placeholders a limited template may use.
 LIMITED_FIELDS = frozenset(
-    {"name", "contact_name", "callback_number", "business_name", "salutation", "callback_digits"}
+    {"name", "contact_name", "callback_number", "business_name", "salutation", "callback_digits", "link"}
 )
 
 #: Word stems that reveal a debt or collection, in Portuguese and English (accents folded).

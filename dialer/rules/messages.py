@@ -22,7 +22,7 @@ class _Strict(dict[str, str]):
         raise KeyError(f"placeholder {{{key}}} is not allowed here")
 
 
-def limited_fields(account: Account, company: object) -> dict[str, str]:
+def limited_fields(account: Account, company: object, link: str = "") -> dict[str, str]:
     contact_name = str(getattr(company, "contact_name", ""))
     callback = str(getattr(company, "callback_number", ""))
     return {
@@ -32,11 +32,14 @@ def limited_fields(account: Account, company: object) -> dict[str, str]:
         "callback_digits": " ".join(c for c in callback if c.isdigit()),
         "business_name": str(getattr(company, "business_name", "")),
         "salutation": "",
+        "link": link,  # a signed link to the debtor's page: it shows nothing before the second factor
     }
 
 
-def render_limited(templates: Mapping[str, str], language: str, account: Account, company: object) -> str:
+def render_limited(
+    templates: Mapping[str, str], language: str, account: Account, company: object, *, link: str = ""
+) -> str:
     """The limited message in ``language`` (falls back to pt-BR, then any)."""
     template = templates.get(language) or templates.get("pt-BR") or next(iter(templates.values()))
-    fields = {k: v for k, v in limited_fields(account, company).items() if k in LIMITED_FIELDS}
+    fields = {k: v for k, v in limited_fields(account, company, link).items() if k in LIMITED_FIELDS}
     return template.format_map(_Strict(fields))

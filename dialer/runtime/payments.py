@@ -37,6 +37,7 @@ from dialer.rules.charges import (
     charge_request,
     money,
 )
+from dialer.runtime.agreements import Agreements
 from dialer.runtime.settlement import Received, Settlement
 from dialer.store import ChargeRecord, Store
 from payments.base import PaymentProvider
@@ -73,6 +74,8 @@ class Payments:
         self.failed = 0
         self._wake = asyncio.Event()
         self.settlement = Settlement(store, runtime)
+        self.agreements = Agreements(store, self, runtime)
+        self.settlement.agreements = self.agreements
 
     def bound_to(self, store: Store) -> Payments:
         """The same provider and rules on another connection (a load in its own thread)."""
@@ -121,6 +124,13 @@ class Payments:
             for a in accounts
             if a.status is AccountStatus.OPEN and a.amount > 0
         ]
+        added = await self.store.add_charges(records, now, queue=self.provider.makes_charges)
+        if added:
+            self._wake.set()
+        return added
+
+    async def add_records(self, records: Sequence[ChargeRecord], now: datetime) -> int:
+        """Charges made elsewhere (an agreement's installments): recorded once, queued."""
         added = await self.store.add_charges(records, now, queue=self.provider.makes_charges)
         if added:
             self._wake.set()

@@ -29,6 +29,7 @@ from dialer.rules.charges import ChargeStatus, EventKind, PaymentEvent, cents, m
 from dialer.store import AccountState, ChargeRecord, PaymentApply, StatusChange, Store
 
 if TYPE_CHECKING:
+    from dialer.runtime.agreements import Agreements
     from dialer.runtime.wiring import Runtime
 
 MAX_BATCH = 500  # webhooks taken into one batch
@@ -88,6 +89,7 @@ class Settlement:
         self._waiting: list[_Waiting] = []
         self._flushing: asyncio.Task[None] | None = None
         self.batches = 0
+        self.agreements: Agreements | None = None  # told of installments paid or refunded
 
     async def settle(self, events: Sequence[PaymentEvent], now: datetime) -> Received:
         """Record and settle ``events`` now (idempotent; any order)."""
@@ -209,6 +211,7 @@ class Settlement:
         credits: list[tuple[str, str, str, datetime]] = []
         rechecks: list[tuple[str, datetime | None]] = []
         intents: dict[str, tuple[StatusChange, str, int]] = {}  # account -> (change, actor, item)
+        moved: list[tuple[ChargeRecord, bool, bool]] = []  # installments: (charge, paid now, paid before)
         for t in todo:
             record, event = records[t.txid], t.event
             account = record.account_id
@@ -243,7 +246,11 @@ class Settlement:
             if event.kind is EventKind.PAID:
                 credits.append((t.txid, touches.step, touches.channel, event.at))
             note = f"{event.kind.value} {event.amount} via {event.provider} {event.reference}".strip()
-            if st.status is ChargeStatus.PAID:
+            if record.agreement:  # an installment: its agreement says what the account is
+                moved.append((record, st.status is ChargeStatus.PAID, before.status is ChargeStatus.PAID))
+                if st.status is ChargeStatus.PAID:
+                    rechecks.append((t.txid, None))
+            elif st.status is ChargeStatus.PAID:
                 intents[account] = (StatusChange(account, AccountStatus.PAID, note), actor, t.item)
                 rechecks.append((t.txid, None))
             elif before.status is ChargeStatus.PAID and event.kind is EventKind.REFUND:
@@ -254,6 +261,8 @@ class Settlement:
             audits.append((now, actor, "payment", _audit(account, t.txid, event, st, credited, touches.step)))
         await store.apply_payments(applies)
         await self._statuses(intents, holding, now, results, {key: st.account for key, st in states.items()})
+        if moved and self.agreements is not None:  # before the events count as settled: a crash retries it
+            await self.agreements.installments_moved(moved, now)
         await store.finish_settling(
             [t.event.event_id for t in todo], credits=credits, rechecks=rechecks, audits=audits
         )

@@ -27,15 +27,16 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, assert_never
 
 from dialer.clock import Clock
-from dialer.domain import Attempt, CallResult, Channel, Outcome, Suppression
+from dialer.domain import AccountStatus, Attempt, CallResult, Channel, Outcome, Suppression
 from dialer.errors import PaymentError, SmsPermanent, SmsRetryable, StoreError, TelephonyDown
 from dialer.formats import payment_links as pl
+from dialer.rules.agreements import REMINDER_TEMPLATE, reminder_cadence
 from dialer.rules.cadence import Cadence
 from dialer.rules.local_time import locate
 from dialer.rules.messages import LANGUAGE_BY_PACK, render_limited
@@ -59,6 +60,7 @@ from dialer.runtime.payments import Payments
 from dialer.runtime.result_writer import ResultWriter
 from dialer.settings import Settings
 from dialer.store import AccountState, Store, WorkItem
+from dialer.store.agreements import AgreementRecord
 from dialer.telephony.base import CallRequest, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage, send_all
 from sms_gateway.encoding import analyse, cap_segments
@@ -281,6 +283,10 @@ class Worker:
             return
         states = await self.store.load_accounts(campaign, [it.account_id for it in items])
         suppressions = await self.store.suppressions(p.number for s in states if s for p in s.phones)
+        in_agreement = [
+            s.account.account_id for s in states if s and s.account.status is AccountStatus.AGREEMENT
+        ]
+        agreements = await self.store.current_agreements(in_agreement) if in_agreement else {}
         finishes: list[Finish] = []
         effects = Effects()
         jobs: list[_Job] = []
@@ -296,7 +302,14 @@ class Worker:
                 finishes.append(await self._reconcile(it, st, placed, now, effects))
                 continue
             plan = plan_account(
-                st.account, st.phones, st.history, st.fallback, suppressions, now, self.policy, self.cadence
+                st.account,
+                st.phones,
+                st.history,
+                st.fallback,
+                suppressions,
+                now,
+                self.policy,
+                self._cadence_of(st, agreements),
             )
             if isinstance(plan, PlanContact):
                 attempt = Attempt(
@@ -309,6 +322,21 @@ class Worker:
             await asyncio.gather(self.writer.write(finishes, effects=effects), self._contact(jobs, now))
         else:
             await self.writer.write(finishes, effects=effects)
+
+    def _cadence_of(self, state: AccountState, agreements: Mapping[str, AgreementRecord]) -> Cadence:
+        """The régua, or for an account in agreement the agreement's reminders."""
+        if state.account.status is not AccountStatus.AGREEMENT:
+            return self.cadence
+        record = agreements.get(state.account.account_id)
+        if record is None:  # ended meanwhile: nothing to remind (the status follows)
+            return Cadence({})
+        return reminder_cadence(
+            record.agreement_id,
+            record.offer,
+            state.account,
+            record.paid,
+            self.settings.negotiation.reminder_days,
+        )
 
     async def _reconcile(
         self, item: WorkItem, state: AccountState, existing: Attempt, now: datetime, effects: Effects
@@ -445,11 +473,14 @@ class Worker:
         sending: list[tuple[_Job, str]] = []
         done: list[tuple[_Job, Ended]] = []
         for job in jobs:
+            link = ""
+            templates = self.settings.limited_message.sms
+            if job.plan.step.template == REMINDER_TEMPLATE:  # an agreement's: where to pay, behind the factor
+                templates = self.settings.negotiation.reminder_sms
+            if "{link}" in templates.get(self._language(job), templates.get("pt-BR", "")):
+                link = self._page_link(job)
             text = render_limited(
-                self.settings.limited_message.sms,
-                self._language(job),
-                job.state.account,
-                self.settings.company,
+                templates, self._language(job), job.state.account, self.settings.company, link=link
             )
             try:
                 text, _ = cap_segments(text, sms.max_segments, fold=sms.fold_accents)
@@ -487,6 +518,16 @@ class Worker:
             # unknown (the ledger never sends an attempt twice), never as a new text
             raise failure
 
+    def _page_link(self, job: _Job) -> str:
+        """A fresh signed link to the account's page (it shows nothing before the second factor)."""
+        campaign, account = job.item.campaign, job.state.account
+        link = pl.link_id(self.secret, campaign, account.account_id)
+        job.link = (link, campaign, account.account_id)
+        token = pl.make_token(self.secret, link, self.clock.now() + pl.DEFAULT_TTL, nonce=pl.new_nonce())
+        return pl.payment_url(
+            self.settings.service.public_url, self.settings.company.payment_url_template, token
+        )
+
     def _may_text(self, job: _Job) -> bool:
         """A backstop before the full-level SMS: the debtor verified on this call, and the
         number is not suppressed for SMS (as read at the batch's start)."""
@@ -499,7 +540,15 @@ class Worker:
         campaign, account = job.item.campaign, job.state.account
         link = pl.link_id(self.secret, campaign, account.account_id)
         job.link = (link, campaign, account.account_id)
-        token = pl.make_token(self.secret, link, now + pl.DEFAULT_TTL)
+        # verified on this call: the link skips the second factor for a few minutes
+        skip = timedelta(minutes=self.settings.negotiation.verified_call_minutes)
+        token = pl.make_token(
+            self.secret,
+            link,
+            now + pl.DEFAULT_TTL,
+            nonce=pl.new_nonce(),
+            verified_until=now + skip if skip else None,
+        )
         url = pl.payment_url(
             self.settings.service.public_url, self.settings.company.payment_url_template, token
         )

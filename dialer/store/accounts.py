@@ -139,7 +139,7 @@ class AccountStore(CampaignStore, WorkStore, SuppressionStore):
                 for data in audits:
                     p.xadd(keys.AUDIT, audit_fields(now, actor, "account_status", data))
                 await p.execute()
-            if any(w.status is AccountStatus.OPEN for w in wanted):
+            if any(w.status in (AccountStatus.OPEN, AccountStatus.AGREEMENT) for w in wanted):
                 await self.wake()
         return out
 
@@ -157,7 +157,8 @@ class AccountStore(CampaignStore, WorkStore, SuppressionStore):
         event = {"at": now.isoformat(), "kind": "status", "from": old, "to": w.status, "actor": actor}
         if w.note:
             event["note"] = w.note
-        reopen = str(to_ms(now)) if w.status is AccountStatus.OPEN else ""
+        # back on its régua (or onto an agreement's reminders): planned again now
+        reopen = str(to_ms(now)) if w.status in (AccountStatus.OPEN, AccountStatus.AGREEMENT) else ""
         await self._set_status(
             keys=[k.account(w.account_id), k.events(w.account_id), k.schedule],
             args=[

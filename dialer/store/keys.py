@@ -62,6 +62,10 @@ RECHECK = f"{PAY}:recheck"  # zset: open charges scored by when the reconciliati
 UNSETTLED = f"{PAY}:unsettled"  # zset: charges whose money moved but whose account is not settled yet
 SWEEP = f"{PAY}:sweep"  # string: where the last "received since" sweep ended (ISO)
 SANDBOX_PAYS = f"{PAY}:sandbox-pays"  # zset: SANDBOX txid scored by when its debtor "pays"
+CURRENT_AGREEMENT = f"{PAY}:agreement-current"  # hash: account -> id of its current agreement
+AGREEMENT_REVIEW = f"{PAY}:agreement-review"  # zset: current agreements by when to look again
+AGREEMENT_STATS = f"{PAY}:agreement-stats"  # hash: "<campaign>|made|kept|broken|made_cents|paid_cents" -> n
+SPECIAL_OFFERS = f"{PAY}:special-offers"  # hash: account -> JSON of a special offer made for it
 GROUP = "workers"
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -131,6 +135,26 @@ def charge(txid: str) -> str:
 def account_charges(account_id: str) -> str:
     """The charges of an account (zset: txid scored by creation), the current one last."""
     return f"{PAY}:account:{account_id}"
+
+
+def agreement(agreement_id: str) -> str:
+    """An agreement: ``doc`` (JSON, as accepted), ``status``, ``ended_at``, ``paid:<n>`` per installment paid."""
+    return f"{PAY}:agreement:{agreement_id}"
+
+
+def account_agreements(account_id: str) -> str:
+    """Every agreement of an account (zset: id scored by when it was made)."""
+    return f"{PAY}:agreements:{account_id}"
+
+
+def link_failures(scope: str) -> str:
+    """Failed second factors on a debtor page: per link (``link:<nonce>``) or client address."""
+    return f"{GLOBAL}:link-failures:{scope}"
+
+
+def link_lock(nonce: str) -> str:
+    """A debtor link locked after too many failures (unlocked only by a new link)."""
+    return f"{GLOBAL}:link-lock:{nonce}"
 
 
 def webhook_seen(key: str) -> str:

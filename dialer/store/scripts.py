@@ -341,3 +341,48 @@ for _, txid in ipairs(due) do
 end
 return due
 """
+
+# ---------------------------------------------------------------- agreements
+
+AGREEMENT_CREATE = """
+-- KEYS: current-agreement hash, the agreement hash, review zset, stats hash, the account's
+-- agreements zset. ARGV: account, agreement id, doc JSON, review ms, campaign, total cents,
+-- now ms. {1, id}: made; {0, id}: the account has a current agreement already (this one
+-- when the same offer was accepted twice); {2, id}: this agreement was made and has ended.
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then return {0, current} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, ARGV[2]} end
+redis.call('HSET', KEYS[2], 'doc', ARGV[3], 'status', 'current')
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+redis.call('HINCRBY', KEYS[4], ARGV[5] .. '|made', 1)
+redis.call('HINCRBY', KEYS[4], ARGV[5] .. '|made_cents', ARGV[6])
+redis.call('ZADD', KEYS[5], ARGV[7], ARGV[2])
+return {1, ARGV[2]}
+"""
+
+AGREEMENT_END = """
+-- KEYS: the agreement hash, current-agreement hash, review zset, stats hash.
+-- ARGV: new status (kept | broken), ended at (ISO), account, agreement id, campaign.
+-- 1: ended now; 0: it was not current (ended before, or never made).
+if redis.call('HGET', KEYS[1], 'status') ~= 'current' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ARGV[2])
+if redis.call('HGET', KEYS[2], ARGV[3]) == ARGV[4] then redis.call('HDEL', KEYS[2], ARGV[3]) end
+redis.call('ZREM', KEYS[3], ARGV[4])
+redis.call('HINCRBY', KEYS[4], ARGV[5] .. '|' .. ARGV[1], 1)
+return 1
+"""
+
+AGREEMENT_REOPEN = """
+-- KEYS: the agreement hash, current-agreement hash, review zset, stats hash.
+-- ARGV: account, agreement id, campaign, review ms. A kept agreement whose payment was
+-- refunded is current again (unless the account has another one). 1: reopened.
+if redis.call('HGET', KEYS[1], 'status') ~= 'kept' then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'current')
+redis.call('HDEL', KEYS[1], 'ended_at')
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+redis.call('HINCRBY', KEYS[4], ARGV[3] .. '|kept', -1)
+return 1
+"""

@@ -28,6 +28,7 @@ from redis.exceptions import DataError
 from dialer.errors import StoreError, StoreUnavailable
 from dialer.store import keys
 from dialer.store.accounts import AccountStore
+from dialer.store.agreements import AgreementStore
 from dialer.store.base import safe_url
 from dialer.store.channels import ChannelStore
 from dialer.store.handoffs import HandoffStore
@@ -61,7 +62,7 @@ except ImportError:  # pragma: no cover - hiredis is a pinned dependency
     _HiredisConnection = None
 
 
-class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, PaymentStore):
+class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, PaymentStore, AgreementStore):
     """Typed access to Régua's Redis data."""
 
     @classmethod
