@@ -56,6 +56,11 @@ class AccountStatus(StrEnum):
     CLOSED = "closed"
 
 
+#: the statuses a campaign file, a person or the API may set; ``agreement`` comes only
+#: from an accepted offer (and ends with the agreement)
+SETTABLE_STATUSES = (AccountStatus.OPEN, AccountStatus.PAID, AccountStatus.DISPUTED, AccountStatus.CLOSED)
+
+
 class Reason(StrEnum):
     """Why a contact is blocked. These names are a contract (compliance.md)."""
 

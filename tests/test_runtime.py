@@ -100,7 +100,7 @@ async def test_sandbox_day_one(rig, tmp_path):
         by_to.setdefault(m["to"], []).append(m)
     # the verified debtor who asked for it gets the full message with a signed link
     (pay,) = by_to["+5511987654320"]
-    assert pay["level"] == "full" and "/pay/" in pay["text"] and "R$ 100,00" in pay["text"]
+    assert pay["level"] == "full" and "/a/" in pay["text"] and "R$ 100,00" in pay["text"]
     # calls that reached nobody get the limited SMS: name, contact, callback number - nothing else
     for d in (3, 4, 5):
         (fallback,) = by_to[f"+551198765432{d}"]

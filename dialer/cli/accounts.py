@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from dialer.cli.common import Command, Context, print_json, with_store
-from dialer.domain import AccountStatus
+from dialer.domain import SETTABLE_STATUSES, AccountStatus
 from dialer.errors import InputError
 from dialer.formats.status_file import read_status_file
 from dialer.runtime import operations
@@ -52,7 +52,7 @@ def _account_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--file", help="many: an account id per line, optionally ';' and a note (e.g. a day's payments)"
     )
-    p.add_argument("--status", required=True, choices=[s.value for s in AccountStatus])
+    p.add_argument("--status", required=True, choices=[s.value for s in SETTABLE_STATUSES])
     p.add_argument("--campaign", help="only in this campaign (default: every campaign holding it)")
     p.add_argument("--note", default="", help="why, for the audit trail (e.g. the payment reference)")
     p.add_argument("--errors", help="with --file: write every rejected line here (CSV: line, value, reason)")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, BinaryIO
 
-from dialer.domain import Account, AccountStatus, Consent, PaymentMethod, Phone, PhoneType
+from dialer.domain import SETTABLE_STATUSES, Account, AccountStatus, Consent, PaymentMethod, Phone, PhoneType
 from dialer.errors import HeaderError
 from dialer.formats.cell_values import (
     normalise_phone,
@@ -334,7 +334,7 @@ class RowParser:
             ("consent_sms", parse_bool, False),
             ("timezone", self._timezone, False),
             ("region", str.upper, False),
-            ("status", lambda t: parse_choice(AccountStatus, t, "status"), False),
+            ("status", lambda t: parse_choice(AccountStatus, t, "status", SETTABLE_STATUSES), False),
             ("verify_birth_year", self._birth_year, False),
             ("verify_digits", self._verify_digits, False),
             ("boleto_line", self._boleto_line, False),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 
 from dialer.domain import PhoneType
 from dialer.errors import UnsupportedNumber
@@ -154,13 +155,17 @@ def normalise_phone(text: str) -> tuple[str, PhoneType]:
     raise ValueError("is not a personal line (toll-free, premium or VoIP service)")
 
 
-def parse_choice(cls: type, text: str, column: str) -> object:
+def parse_choice(cls: type[StrEnum], text: str, column: str, choices: tuple[StrEnum, ...] = ()) -> object:
     t = text.strip().lower().replace("á", "a")
+    members: tuple[StrEnum, ...] = choices or tuple(cls)
     try:
-        return cls(t)
+        value = cls(t)
     except ValueError:
-        allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
+        value = None
+    if value is None or value not in members:
+        allowed = ", ".join(m.value for m in members)
         raise ValueError(f"must be one of {allowed}") from None
+    return value
 
 
 # ------------------------------------------------------------------ the reader

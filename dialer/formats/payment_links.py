@@ -65,20 +65,24 @@ class LinkToken:
 
 
 def new_nonce() -> str:
-    return _b32(secrets.token_bytes(10))
+    return _b32(secrets.token_bytes(8))
 
 
 def make_token(
     secret: bytes, link: str, expires: datetime, *, nonce: str = "", verified_until: datetime | None = None
 ) -> str:
-    """``<link>.<expiry>.<signature>``, or with a nonce (every link sent since negotiation
-    came) ``<link>.<expiry>.<nonce>.<verified until, 0: no>.<signature>``."""
+    """``<link>.<expiry>.<signature>``; with a nonce (every link sent since negotiation came)
+    ``<link>.<expiry>.<nonce>[.<verified until>].<signature>``, a shorter signature (96 bits:
+    plenty against guesses made one HTTP request at a time) to keep SMS short."""
     payload = f"{link}.{_b36(int(expires.timestamp()))}"
-    if nonce:
-        until = _b36(int(verified_until.timestamp())) if verified_until is not None else "0"
-        payload += f".{nonce}.{until}"
+    if not nonce:
+        sig = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
+        return f"{payload}.{_b32(sig[:20])}"
+    payload += f".{nonce}"
+    if verified_until is not None:
+        payload += f".{_b36(int(verified_until.timestamp()))}"
     sig = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
-    return f"{payload}.{_b32(sig[:20])}"
+    return f"{payload}.{_b32(sig[:12])}"
 
 
 def read_token(secret: bytes, token: str, now: datetime) -> LinkToken:
@@ -86,20 +90,21 @@ def read_token(secret: bytes, token: str, now: datetime) -> LinkToken:
     if len(token) > 160 or not token.isascii():
         raise InvalidToken("malformed")
     parts = token.split(".")
-    if len(parts) not in (3, 5) or not all(parts) or not all(p.isalnum() for p in parts):
+    if len(parts) not in (3, 4, 5) or not all(parts) or not all(p.isalnum() for p in parts):
         raise InvalidToken("malformed")
     *payload, sig = parts
-    expected = _b32(hmac.new(secret, ".".join(payload).encode(), hashlib.sha256).digest()[:20])
+    mac = hmac.new(secret, ".".join(payload).encode(), hashlib.sha256).digest()
+    expected = _b32(mac[:20] if len(parts) == 3 else mac[:12])
     if not hmac.compare_digest(expected, sig):
         raise InvalidToken("bad signature")
     try:
         expires = int(payload[1], 36)
-        until = int(payload[3], 36) if len(payload) == 5 else 0
+        until = int(payload[3], 36) if len(payload) == 4 else 0
     except ValueError:
         raise InvalidToken("malformed expiry") from None
     if now.timestamp() >= expires:
         raise ExpiredToken("expired")
-    nonce = payload[2] if len(payload) == 5 else sig[:16]  # an older link: its signature
+    nonce = payload[2] if len(payload) >= 3 else sig[:16]  # an older link: its signature
     tz = now.tzinfo
     return LinkToken(
         payload[0],

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -41,11 +42,11 @@ from dialer.store import ChargeRecord, Store
 from dialer.store.accounts import StatusChange
 from dialer.store.agreements import AgreementRecord
 from dialer.store.values import AccountState
+from sms_gateway.base import SmsGateway, SmsMessage
 
 if TYPE_CHECKING:
     from dialer.runtime.payments import Payments
     from dialer.runtime.wiring import Runtime
-    from sms_gateway.base import SmsGateway
 
 log = logging.getLogger("regua.agreements")
 
@@ -246,8 +247,6 @@ class Agreements:
         self, record: AgreementRecord, state: AccountState, now: datetime, *, full: bool
     ) -> str:
         """Send the agreement's summary by SMS when the rules allow it now; what happened."""
-        from sms_gateway.base import SmsMessage  # the gateway's value type (no adapter)
-
         phone = sms_phone(state)
         if self.sms is None or phone is None:
             return "no SMS phone"
@@ -430,8 +429,6 @@ class Agreements:
     async def sandbox_pays(self, record: AgreementRecord, now: datetime, ratio: float) -> int:
         """SANDBOX: a debtor who accepted pays each installment (but now and then one) on a
         day near its due date. How many payments were scheduled."""
-        import random
-
         if not self.payments.provider.sandbox:
             return 0
         scheduled = 0

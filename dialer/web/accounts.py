@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dialer.domain import AccountStatus
+from dialer.domain import SETTABLE_STATUSES
 from dialer.runtime import operations
 from dialer.web.common import RouteTable, actor, json_body, now, services
 
@@ -25,10 +25,9 @@ async def account_status(request: web.Request) -> web.Response:
     """``{"status": "paid"|"disputed"|"closed"|"open", "campaign"?: str, "note"?: str}``"""
     body = await json_body(request)
     raw = body.get("status")
-    try:
-        status = AccountStatus(str(raw))
-    except ValueError:
-        allowed = ", ".join(s.value for s in AccountStatus)
+    status = next((s for s in SETTABLE_STATUSES if s.value == raw), None)
+    if status is None:
+        allowed = ", ".join(s.value for s in SETTABLE_STATUSES)
         return web.json_response({"error": f"field 'status': {raw!r} is not one of {allowed}"}, status=400)
     campaign, note = body.get("campaign"), body.get("note", "")
     if (
