@@ -6,13 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from dialer.formats import payment_links as pl
-from dialer.formats.pix import parse as parse_brcode
 from dialer.runtime import people
 from dialer.runtime.wiring import Runtime
 from dialer.store import keys
@@ -61,6 +59,12 @@ def test_every_route_names_its_role(settings):
         ("POST", "/login"),
         ("GET", "/static/{name}"),
         ("GET", "/pay/{token}"),
+        # the debtor's page: nothing before the second factor (tests/test_debtor_pages.py)
+        ("GET", "/a/{token}"),
+        ("POST", "/a/{token}/verify"),
+        ("GET", "/a/{token}/account"),
+        ("POST", "/a/{token}/accept"),
+        ("POST", "/a/{token}/leave"),
         ("POST", "/webhooks/sms/{provider}"),
         # payment webhooks: each authenticates its provider before it parses (test_payments)
         ("POST", "/webhooks/payments/pix/{token}/pix"),
@@ -166,33 +170,6 @@ async def test_admin_config_change_is_validated_applied_and_audited(api):
     assert audit and audit[0]["actor"] == "env-token:admin"
     cfg = await (await client.get("/api/config", headers=bearer("admin"))).json()
     assert "secret_key" not in cfg["effective"]["service"]
-
-
-async def test_payment_link_page(api, tmp_path):
-    client, rig, runtime = api
-    await rig.load(campaign_csv(tmp_path, [("A1", "11987654320", "10/11/2026")]))
-    link = pl.link_id(b"test", "c1", "A1")
-    await rig.store.register_link(link, "c1", "A1")
-    token = pl.make_token(b"test", link, rig.clock.now() + timedelta(days=1))
-    r = await client.get(f"/pay/{token}")
-    html = await r.text()
-    assert r.status == 200 and "R$ 100,00" in html and "10/11/2026" in html
-    assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] == "no-referrer"
-    code = html.split("<textarea id=pix readonly>")[1].split("</textarea>")[0]
-    fields = parse_brcode(code)
-    assert fields["54"] == "100.00" and fields["53"] == "986" and fields["58"] == "BR"
-    assert "A1" not in token and "Pessoa" not in token  # no personal data in the link
-    for bad in (
-        token[:-2] + "xx",
-        pl.make_token(b"other", link, rig.clock.now() + timedelta(days=1)),
-        pl.make_token(b"test", link, rig.clock.now() - timedelta(seconds=1)),
-        "garbage",
-    ):
-        r = await client.get(f"/pay/{bad}")
-        text = await r.text()
-        assert (
-            r.status == 404 and "não é mais válido" in text and "100,00" not in text and "Pessoa" not in text
-        )
 
 
 async def test_sms_opt_out_end_to_end(api, monkeypatch, tmp_path):

@@ -298,3 +298,13 @@ class AgreementStore(StoreBase):
 
     async def link_locked(self, nonce: str) -> bool:
         return bool(await self._r.exists(keys.link_lock(nonce)))
+
+    async def open_debtor_session(self, digest: str, data: dict[str, Any], ttl_s: int) -> None:
+        await self._r.set(keys.debtor_session(digest), json.dumps(data), ex=ttl_s)
+
+    async def debtor_session(self, digest: str) -> dict[str, Any] | None:
+        raw = await self._r.get(keys.debtor_session(digest))
+        return json.loads(raw) if raw else None
+
+    async def close_debtor_session(self, digest: str) -> None:
+        await self._r.delete(keys.debtor_session(digest))

@@ -152,6 +152,11 @@ def link_failures(scope: str) -> str:
     return f"{GLOBAL}:link-failures:{scope}"
 
 
+def debtor_session(digest: str) -> str:
+    """A debtor's verified session (by the hash of its cookie): one account, one link."""
+    return f"{GLOBAL}:debtor-session:{digest}"
+
+
 def link_lock(nonce: str) -> str:
     """A debtor link locked after too many failures (unlocked only by a new link)."""
     return f"{GLOBAL}:link-lock:{nonce}"

@@ -34,9 +34,9 @@ from dialer.web import (
     console_callbacks,
     console_campaigns,
     console_suppressions,
+    debtor,
     health,
     pages,
-    pay,
     payment_webhooks,
     prompts,
     render,
@@ -64,7 +64,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     suppressions.routes,  # /api/suppressions…
     config.routes,  # /api/config
     prompts.routes,  # /api/prompts…
-    pay.routes,  # /pay/{token}
+    debtor.routes,  # /a/{token} (and /pay/{token}): the debtor's page
     sms_webhooks.routes,  # /webhooks/sms/{provider}
     payment_webhooks.routes,  # /webhooks/payments/{pix|asaas|signed}
 )
