@@ -17,10 +17,11 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
+from dialer.clock import Clock
 from dialer.formats.campaign_file import make_hasher
 from dialer.rules.policy import Policy
 from dialer.store import Store
-from ivr.conversation import call_fields, callback_windows_for, party_for, run_conversation
+from ivr.conversation import best_offer_for, call_fields, callback_windows_for, party_for, run_conversation
 from ivr.fastagi import AgiHangup, AgiSession
 from ivr.prompts import Catalogue, CatalogueSource, Rendered
 
@@ -73,9 +74,16 @@ class AgiVoice:
 
 class IvrApp:
     def __init__(
-        self, store: Store, catalogue: Catalogue, audio: AudioSource, settings: Any, secret: bytes
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        audio: AudioSource,
+        settings: Any,
+        secret: bytes,
+        clock: Clock,
     ) -> None:
         self.store, self.catalogue, self.audio, self.settings = store, catalogue, audio, settings
+        self.clock = clock  # the best offer read to a verified debtor is today's (debtor-local)
         self.policy = Policy.from_settings(settings)
         self._hash = make_hasher(secret)
         self.calls = 0
@@ -107,6 +115,14 @@ class IvrApp:
         except AgiHangup:
             amd = None  # gone already: the conversation records the hang-up
 
+        offer = best_offer_for(
+            account,
+            state.phones,
+            self.clock.now(),
+            self.settings,
+            await self.store.special_offer(account.account_id),
+        )
+
         def check(kind: str, digits: str) -> bool:
             stored = account.verify_birth_year_hash if kind == "birth_year" else account.verify_digits_hash
             return stored is not None and self._hash(account.account_id, kind, digits) == stored
@@ -114,8 +130,8 @@ class IvrApp:
         result = await run_conversation(
             AgiVoice(session, self.audio),
             self.catalogue,
-            party_for(account, windows),
-            call_fields(account, self.settings.company, language),
+            party_for(account, windows, offer),
+            call_fields(account, self.settings.company, language, offer),
             language,
             amd,
             check,

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from dialer.domain import Account, Outcome
+from dialer.domain import Account, AccountStatus, Outcome
 from dialer.errors import UnsupportedNumber
 from dialer.rules.callback_windows import CallbackWindow, callback_windows, parse_label
+from dialer.rules.charges import money
 from dialer.rules.local_time import locate
 from dialer.rules.messages import limited_fields
+from dialer.rules.offers import Offer, best_offer, offers_for
+from dialer.rules.planning import local_zone
 from dialer.rules.policy import Policy
 from ivr import flow
 from ivr.prompts import Catalogue, Rendered
@@ -53,13 +57,46 @@ class ConversationResult:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def party_for(account: Account, windows: tuple[CallbackWindow, ...] = ()) -> flow.Party:
-    """The flow's view of the debtor; ``windows``: the callback windows to offer them."""
+def party_for(
+    account: Account, windows: tuple[CallbackWindow, ...] = (), offer: Offer | None = None
+) -> flow.Party:
+    """The flow's view of the debtor; ``windows``: the callback windows to offer them;
+    ``offer``: the best offer key 5 reads (its words come with ``call_fields``)."""
+    offer_id = offer.offer_id if offer is not None else None
     if account.verify_birth_year_hash:
-        return flow.Party(account.name, "birth_year", callback_windows=windows)
+        return flow.Party(account.name, "birth_year", callback_windows=windows, offer=offer_id)
     if account.verify_digits_hash:
-        return flow.Party(account.name, "digits", 4, callback_windows=windows)
-    return flow.Party(account.name, None, callback_windows=windows)
+        return flow.Party(account.name, "digits", 4, callback_windows=windows, offer=offer_id)
+    return flow.Party(account.name, None, callback_windows=windows, offer=offer_id)
+
+
+def offer_words(offer: Offer, currency: str, language: str) -> str:
+    """The offer said aloud: "à vista, quatrocentos e cinquenta reais, até 26 de novembro"."""
+    first = offer.installments[0]
+    due = date_words(first.due, language)
+    amount = money_words(money(first.amount_cents), currency, language)
+    pt = language.startswith("pt")
+    if offer.count == 1:
+        return f"à vista, {amount}, até {due}" if pt else f"{amount} in one payment, by {due}"
+    each = money_words(money(offer.installments[-1].amount_cents), currency, language)
+    if offer.down_payment_cents:
+        rest = offer.count - 1
+        if pt:
+            return f"entrada de {amount} até {due}, e mais {rest} parcelas mensais de {each}"
+        return f"{amount} down by {due}, then {rest} monthly payments of {each}"
+    if pt:
+        return f"{offer.count} parcelas mensais de {each}, a primeira até {due}"
+    return f"{offer.count} monthly payments of {each}, the first by {due}"
+
+
+def best_offer_for(
+    account: Account, phones: Any, now: datetime, settings: Any, special: Any = None
+) -> Offer | None:
+    """The offer the IVR reads to a verified debtor (an open account only)."""
+    if account.status is not AccountStatus.OPEN or not phones:
+        return None
+    today = now.astimezone(local_zone(phones, account.region, account.timezone)).date()
+    return best_offer(offers_for(account, today, settings.negotiation, settings.payments, special))
 
 
 def callback_windows_for(account: Account, number: str | None, policy: Policy) -> tuple[CallbackWindow, ...]:
@@ -80,9 +117,11 @@ def window_words(label: str, language: str) -> str:
     return hour_range_words(start, end, language)
 
 
-def call_fields(account: Account, company: Any, language: str) -> dict[str, str]:
+def call_fields(account: Account, company: Any, language: str, offer: Offer | None = None) -> dict[str, str]:
     """Every value a prompt may name. Which ones a prompt may *use* is its level's business."""
     fields = limited_fields(account, company)
+    if offer is not None:
+        fields["offer_words"] = offer_words(offer, account.currency, language)
     digits = "".join(c for c in str(getattr(company, "callback_number", "")) if c.isdigit())
     fields.update(
         company=str(getattr(company, "name", "")),

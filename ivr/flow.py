@@ -12,6 +12,8 @@ commands for the transport (FastAGI in production, scripted keys in the sandbox)
       1 ─► second factor if the account has one (two tries) ─► limited message on failure
         verified ─► the debt (amount, due date) ─► menu:
           1 payment link by SMS · 2 callback · 3 repeat · 4 stop calling me
+          · 5 hear the company's best offer (when there is one) ─► 1 accept it (an
+            agreement, made after the call) · anything else: back to the menu
           2 ─► keys 1..n pick one of the party's callback windows (hour ranges in the
                debtor's local time that the law and the configuration allow: computed by
                ``dialer.rules.callback_windows`` and handed in on ``Party``); the action
@@ -40,6 +42,7 @@ class State(StrEnum):
     SECOND_FACTOR = "second_factor"
     MENU = "menu"
     CALLBACK = "callback"
+    OFFER = "offer"
     DONE = "done"
 
 
@@ -51,6 +54,7 @@ class Party:
     second_factor: str | None = None  # "birth_year" | "digits" | None
     digits_count: int = 4
     callback_windows: tuple[CallbackWindow, ...] = ()  # what keys 1..n offer, in order
+    offer: str | None = None  # the id of the best offer key 5 reads (its words are a field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +159,19 @@ def _window_for(party: Party, pressed: str) -> CallbackWindow | None:
     return {str(key): w for key, w in enumerate(party.callback_windows, 1)}.get(pressed)
 
 
-def _disclose(s: Session) -> list[Command]:
-    return [Say("debt", True), Ask("menu", True, 1, MENU_TIMEOUT_S)]
+def _menu(party: Party) -> Ask:
+    return Ask("menu_offer" if party.offer else "menu", True, 1, MENU_TIMEOUT_S)
 
 
-def _verified(s: Session) -> tuple[Session, list[Command]]:
+def _disclose(s: Session, party: Party) -> list[Command]:
+    return [Say("debt", True), _menu(party)]
+
+
+def _verified(s: Session, party: Party) -> tuple[Session, list[Command]]:
     v = replace(
         s, state=State.MENU, verified=True, outcome=Outcome.ANSWERED_VERIFIED, tries=0, verification="passed"
     )
-    return v, _disclose(v)
+    return v, _disclose(v, party)
 
 
 def _retry(s: Session, again: Ask, pressed: str) -> tuple[Session, list[Command]] | None:
@@ -192,7 +200,7 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
         if pressed == "1":
             if party.second_factor:
                 return replace(s, state=State.SECOND_FACTOR, tries=0), [_factor_prompt(party)]
-            return _verified(s)
+            return _verified(s, party)
         if pressed == "2":
             nxt = replace(s, state=State.THIRD_PARTY, outcome=Outcome.THIRD_PARTY, tries=0)
             return nxt, [Ask("third_party", False, 1, IDENTIFY_TIMEOUT_S)]
@@ -212,7 +220,7 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
     if s.state is State.SECOND_FACTOR:
         kind = party.second_factor or "digits"
         if pressed and check(kind, pressed):
-            return _verified(s)
+            return _verified(s, party)
         if s.tries + 1 >= MAX_TRIES:
             return _limited_end(s, Outcome.ANSWERED_UNVERIFIED, "failed")
         return replace(s, tries=s.tries + 1), [Say("verify_retry", False), _factor_prompt(party)]
@@ -236,7 +244,12 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
             return replace(s, state=State.CALLBACK, tries=0), [_windows_prompt(party)]
         if pressed == "3" and s.repeats < MAX_REPEATS:
             r = replace(s, repeats=s.repeats + 1, tries=0)
-            return r, _disclose(r)
+            return r, _disclose(r, party)
+        if pressed == "5" and party.offer:
+            return replace(s, state=State.OFFER, tries=0), [
+                Say("offer", True),
+                Ask("offer_confirm", True, 1, MENU_TIMEOUT_S),
+            ]
         if pressed == "4":
             return _finish(
                 s,
@@ -244,8 +257,20 @@ def advance(session: Session, event: Event, party: Party, check: Check) -> tuple
                 Say("goodbye", True),
                 actions=(*s.actions, Action("opt_out", (("channel", "voice"),))),
             )
-        again = _retry(s, Ask("menu", True, 1, MENU_TIMEOUT_S), pressed)
+        again = _retry(s, _menu(party), pressed)
         return again or _finish(s, Say("goodbye", True))
+
+    if s.state is State.OFFER:
+        if pressed == "1" and party.offer:
+            return _finish(
+                s,
+                Say("confirm_agreement", True),
+                Say("goodbye", True),
+                actions=(*s.actions, Action("agreement", (("offer", party.offer),))),
+            )
+        if pressed or s.tries + 1 < MAX_TRIES:  # declined (or one silence): back to the menu
+            return replace(s, state=State.MENU, tries=0 if pressed else s.tries + 1), [_menu(party)]
+        return _finish(s, Say("goodbye", True))
 
     if s.state is State.CALLBACK:
         window = _window_for(party, pressed)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from dialer.clock import Clock
 from dialer.domain import Outcome
 from dialer.rules.policy import Policy
 from dialer.settings import Settings
 from dialer.telephony.base import CallRequest, IvrAction
-from ivr.conversation import call_fields, callback_windows_for, party_for, run_conversation
+from ivr.conversation import best_offer_for, call_fields, callback_windows_for, party_for, run_conversation
 from ivr.prompts import CatalogueSource, OverridesReader, Rendered, catalogue_for
 
 VERIFY = "@verify"  # in a script: "type the right second factor"
@@ -43,7 +44,7 @@ Runner = Callable[
 ]
 
 
-def make_sandbox_ivr(settings: Settings, overrides: OverridesReader | None = None) -> Runner:
+def make_sandbox_ivr(settings: Settings, clock: Clock, overrides: OverridesReader | None = None) -> Runner:
     """The sandbox's IVR runner; ``overrides``: where the admins' prompt edits are read
     (``Store.prompt_overrides``), or None for the catalogue file alone."""
     catalogues = CatalogueSource(settings, catalogue_for(settings), overrides)
@@ -54,10 +55,11 @@ def make_sandbox_ivr(settings: Settings, overrides: OverridesReader | None = Non
     ) -> tuple[Outcome, tuple[IvrAction, ...], tuple[dict[str, Any], ...]]:
         catalogue = await catalogues.current()
         windows = callback_windows_for(request.account, request.phone.number, policy)
-        party = party_for(request.account, windows)
+        offer = best_offer_for(request.account, (request.phone,), clock.now(), settings)
+        party = party_for(request.account, windows, offer)
         keys = tuple(k for k in script.keys if k != VERIFY or party.second_factor)
         voice = ScriptedVoice(keys)
-        fields = call_fields(request.account, settings.company, request.language)
+        fields = call_fields(request.account, settings.company, request.language, offer)
         result = await run_conversation(
             voice,
             catalogue,

@@ -16,7 +16,9 @@ async def start_ivr(runtime: Any, store: Any) -> FastAgiServer:
     company = settings.company
     catalogue = Catalogue.load(settings.limited_message.voice, (*company.collection_names, company.name))
     tts = EspeakTTS(sounds_dir(settings))
-    app = IvrApp(store, catalogue, TtsAudio(tts, str(sounds_dir(settings))), settings, runtime.secret)
+    app = IvrApp(
+        store, catalogue, TtsAudio(tts, str(sounds_dir(settings))), settings, runtime.secret, runtime.clock
+    )
     server = FastAgiServer({"ivr": app.handle}, settings.service.agi_host, settings.service.agi_port)
     await server.start()
     return server

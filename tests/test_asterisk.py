@@ -118,7 +118,9 @@ async def pbx(redis_url, settings):
     store = await Store.connect(redis_url)
     catalogue = Catalogue.load(settings.limited_message.voice, ("Exemplo Cobranças",))
     agi = FastAgiServer(
-        {"ivr": IvrApp(store, catalogue, PromptFiles(), settings, b"test").handle}, "127.0.0.1", 0
+        {"ivr": IvrApp(store, catalogue, PromptFiles(), settings, b"test", SystemClock()).handle},
+        "127.0.0.1",
+        0,
     )
     await agi.start()
     servers = [AmiServer(agi_port=agi.port), AmiServer(agi_port=agi.port)]

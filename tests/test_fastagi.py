@@ -74,7 +74,7 @@ async def ivr(redis_url, settings, tmp_path):
     )
     catalogue = Catalogue.load(settings.limited_message.voice, ("Exemplo Cobranças",))
     audio = PromptFiles()
-    app = IvrApp(rig.store, catalogue, audio, settings, secret=b"test")
+    app = IvrApp(rig.store, catalogue, audio, settings, secret=b"test", clock=rig.clock)
     server = FastAgiServer({"ivr": app.handle}, "127.0.0.1", 0, header_timeout=0.5, reply_timeout=2)
     await server.start()
     for attempt, account in (("c1:1-0", "A1"), ("c1:2-0", "A2")):
@@ -113,7 +113,7 @@ async def test_verified_debtor_gets_the_debt_and_a_payment_link(ivr):
         "ask_identity",
         "ask_birth_year",
         "debt",
-        "menu",
+        "menu_offer",  # the company has an offer for this debt: key 5 reads it
         "confirm_payment_link",
         "goodbye",
     ]
@@ -125,6 +125,35 @@ async def test_verified_debtor_gets_the_debt_and_a_payment_link(ivr):
     assert "cem reais" in spoken["debt"]["text"] and spoken["debt"]["level"] == "full"
     assert any(e == {"kind": "keys", "keys": "****", "state": "second_factor"} for e in result["events"])
     assert peer.variables["REGUA_OUTCOME"] == "answered_verified"
+
+
+async def test_a_verified_debtor_hears_the_best_offer_and_accepts_it(ivr):
+    rig, server, app, audio, catalogue = ivr
+    peer = Peer(["1", "1980", "5", "1"])
+    await peer.call(server.port, ("c1:1-0",))
+    assert prompts_of(peer)[2:] == [
+        "debt",
+        "menu_offer",
+        "offer",
+        "offer_confirm",
+        "confirm_agreement",
+        "goodbye",
+    ]
+    result = await result_of(rig.store, "c1:1-0")
+    (action,) = result["actions"]
+    assert action["kind"] == "agreement" and action["offer"].startswith("c")  # paying in one go: the best
+    spoken = {e["prompt"]: e["text"] for e in result["events"] if e["kind"] == "prompt"}
+    assert "à vista" in spoken["offer"] and "reais" in spoken["offer"]
+    assert_nothing_full_before_verification(peer, catalogue, 1)
+
+
+async def test_declining_the_offer_goes_back_to_the_menu(ivr):
+    rig, server, app, audio, catalogue = ivr
+    peer = Peer(["1", "1980", "5", "2", "3", "4"])
+    await peer.call(server.port, ("c1:1-0",))
+    assert prompts_of(peer)[4:8] == ["offer", "offer_confirm", "menu_offer", "debt"]
+    result = await result_of(rig.store, "c1:1-0")
+    assert [a["kind"] for a in result["actions"]] == ["opt_out"]
 
 
 @pytest.mark.parametrize(

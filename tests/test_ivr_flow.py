@@ -28,8 +28,21 @@ PARTIES = [
     flow.Party("Maria", "digits", 4, callback_windows=CE),
 ]
 # every kind of party, with four, three, one or no windows to offer
-WALKED = [*PARTIES, flow.Party("Maria", "birth_year"), flow.Party("Maria", None, callback_windows=SP[3:])]
-WALKED_IDS = ["no-factor-SP", "birth-year-SP", "digits-CE", "birth-year-no-windows", "no-factor-one-window"]
+OFFERING = flow.Party("Maria", "birth_year", callback_windows=SP, offer="c0123456789abcde")
+WALKED = [
+    *PARTIES,
+    flow.Party("Maria", "birth_year"),
+    flow.Party("Maria", None, callback_windows=SP[3:]),
+    OFFERING,
+]
+WALKED_IDS = [
+    "no-factor-SP",
+    "birth-year-SP",
+    "digits-CE",
+    "birth-year-no-windows",
+    "no-factor-one-window",
+    "birth-year-offer",
+]
 
 
 def check(kind: str, digits: str) -> bool:
@@ -163,6 +176,13 @@ def run(party, keys, amd=None):
         (PARTIES[0], ["7", "1", "1"], Outcome.ANSWERED_VERIFIED, ["payment_link"], "goodbye"),
         (PARTIES[1], ["1", None], Outcome.ANSWERED_UNVERIFIED, [], "ask_birth_year"),
         (PARTIES[0], ["1", "9", "9"], Outcome.ANSWERED_VERIFIED, [], "goodbye"),
+        # key 5: the best offer, only where there is one
+        (OFFERING, ["1", CORRECT, "5", "1"], Outcome.ANSWERED_VERIFIED, ["agreement"], "goodbye"),
+        (OFFERING, ["1", CORRECT, "5", "2", "1"], Outcome.ANSWERED_VERIFIED, ["payment_link"], "goodbye"),
+        (OFFERING, ["1", CORRECT, "5", "", ""], Outcome.ANSWERED_VERIFIED, [], "goodbye"),
+        (PARTIES[1], ["1", CORRECT, "5", "5"], Outcome.ANSWERED_VERIFIED, [], "goodbye"),  # no offer: invalid
+        (OFFERING, ["1", "1111", CORRECT, "5", "1"], Outcome.ANSWERED_VERIFIED, ["agreement"], "goodbye"),
+        (OFFERING, ["1", "1111", "2222", "5", "1"], Outcome.ANSWERED_UNVERIFIED, [], "limited_message"),
     ],
 )
 def test_paths(party, keys, outcome, actions, last):
@@ -172,7 +192,10 @@ def test_paths(party, keys, outcome, actions, last):
     assert [a.kind for a in session.actions] == actions
     assert played[-1] == last
     if outcome is not Outcome.ANSWERED_VERIFIED:
-        assert "debt" not in played and "menu" not in played
+        assert "debt" not in played and "menu" not in played and "offer" not in played
+    if "agreement" in actions:
+        (action,) = session.actions
+        assert dict(action.data) == {"offer": party.offer}
 
 
 def test_machine_gets_the_whole_limited_message_and_nothing_else():

@@ -170,7 +170,11 @@ async def rig(asterisk, redis_url, settings, tmp_path):
     catalogue = Catalogue.load(settings.limited_message.voice, ("Exemplo Cobranças",))
     tts = EspeakTTS(tmp_path / "sounds")
     agi = FastAgiServer(
-        {"ivr": IvrApp(store, catalogue, TtsAudio(tts, str(tmp_path / "sounds")), settings, b"test").handle},
+        {
+            "ivr": IvrApp(
+                store, catalogue, TtsAudio(tts, str(tmp_path / "sounds")), settings, b"test", SystemClock()
+            ).handle
+        },
         "127.0.0.1",
         0,
     )

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from dialer.clock import SystemClock
 from dialer.domain import Account, Phone
 from dialer.errors import ConfigError
 from dialer.rules.disclosure import Level
@@ -140,7 +141,7 @@ def _request() -> CallRequest:
 async def test_the_sandbox_hears_the_admins_edits(settings):
     read = Overrides()
     read.overrides, read.version = {"goodbye": {"pt-BR": "Tchau, até a próxima."}}, 1
-    run = make_sandbox_ivr(settings, overrides=read)
+    run = make_sandbox_ivr(settings, SystemClock(), overrides=read)
     script = SimpleNamespace(keys=("1", "1"), amd="HUMAN")  # no second factor: 1 is "it's me", 1 the link
     _, _, events = await run(_request(), script)
     spoken = {e["prompt"]: e["text"] for e in events if e["kind"] == "prompt"}
@@ -152,6 +153,6 @@ async def test_the_sandbox_hears_the_admins_edits(settings):
 
 
 async def test_the_sandbox_without_overrides_still_works(settings):
-    run = make_sandbox_ivr(settings)
+    run = make_sandbox_ivr(settings, SystemClock())
     outcome, actions, _ = await run(_request(), SimpleNamespace(keys=("1", "1"), amd="HUMAN"))
     assert outcome.value == "answered_verified" and [a.kind for a in actions] == ["payment_link"]

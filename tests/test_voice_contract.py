@@ -51,7 +51,7 @@ class Backend:
 @pytest.fixture(params=["sandbox", "asterisk"])
 async def backend(request, redis_url, settings) -> AsyncIterator[Backend]:
     if request.param == "sandbox":
-        voice = SandboxTelephony(SystemClock(), realtime=False, ivr=make_sandbox_ivr(settings))
+        voice = SandboxTelephony(SystemClock(), realtime=False, ivr=make_sandbox_ivr(settings, SystemClock()))
         await voice.start()
         yield Backend("sandbox", voice)
         await voice.close()
@@ -64,7 +64,9 @@ async def backend(request, redis_url, settings) -> AsyncIterator[Backend]:
     await store.upsert_batch("c1", rows)
     catalogue = Catalogue.load(settings.limited_message.voice, ("Exemplo Cobranças",))
     agi = FastAgiServer(
-        {"ivr": IvrApp(store, catalogue, PromptFiles(), settings, b"test").handle}, "127.0.0.1", 0
+        {"ivr": IvrApp(store, catalogue, PromptFiles(), settings, b"test", SystemClock()).handle},
+        "127.0.0.1",
+        0,
     )
     await agi.start()
     ami = AmiServer(agi_port=agi.port)

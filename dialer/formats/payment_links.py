@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from dialer.domain import Account
 
@@ -125,6 +126,21 @@ def payment_url(public_url: str, url_template: str, token: str) -> str:
     if url_template:
         return url_template.replace("{token}", token)
     return public_url.rstrip("/") + "/a/" + token
+
+
+def page_link(
+    secret: bytes,
+    settings: Any,
+    campaign: str,
+    account_id: str,
+    now: datetime,
+    *,
+    verified_until: datetime | None = None,
+) -> tuple[str, str]:
+    """(link id, URL) of a fresh signed link to an account's page: a new nonce each time."""
+    link = link_id(secret, campaign, account_id)
+    token = make_token(secret, link, now + DEFAULT_TTL, nonce=new_nonce(), verified_until=verified_until)
+    return link, payment_url(settings.service.public_url, settings.company.payment_url_template, token)
 
 
 def format_money(amount: object, currency: str, language: str) -> str:

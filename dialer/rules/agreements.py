@@ -19,6 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Any
 
 from dialer.domain import Account, AccountStatus, Channel
 from dialer.rules.cadence import Cadence, Step
@@ -78,3 +79,15 @@ def reminder_cadence(
         for day in sorted(reminder_days)
     )
     return Cadence({account.payment_method.value: steps}, works_on=frozenset({AccountStatus.AGREEMENT}))
+
+
+def cadence_for(account: Account, record: Any, cadence: Cadence, negotiation: Any) -> Cadence:
+    """What the planner works for ``account``: its régua, or — in agreement — the current
+    agreement's reminders (``record``: the agreement as stored; none: nothing to remind)."""
+    if account.status is not AccountStatus.AGREEMENT:
+        return cadence
+    if record is None:  # ended meanwhile: its status follows
+        return Cadence({})
+    return reminder_cadence(
+        record.agreement_id, record.offer, account, record.paid, negotiation.reminder_days
+    )

@@ -552,3 +552,13 @@ def asked_for_payment_link(result: CallResult) -> bool:
     return result.outcome is Outcome.ANSWERED_VERIFIED and any(
         a.kind == "payment_link" for a in result.actions
     )
+
+
+def accepted_offer(result: CallResult) -> str:
+    """The offer a verified debtor accepted on this call by key 5 (``""``: none)."""
+    if result.outcome is not Outcome.ANSWERED_VERIFIED:
+        return ""
+    for a in result.actions:
+        if a.kind == "agreement":
+            return str(a.data.get("offer", ""))[:32]
+    return ""

@@ -128,8 +128,18 @@ class Agreements:
     # ------------------------------------------------------------------ accepting
 
     async def accept(
-        self, campaign: str, state: AccountState, offer_id: str, now: datetime, *, via: str, actor: str
+        self,
+        campaign: str,
+        state: AccountState,
+        offer_id: str,
+        now: datetime,
+        *,
+        via: str,
+        actor: str,
+        phone: Phone | None = None,
     ) -> Accepted:
+        """Accept offer ``offer_id`` for the account (``phone``: the one the debtor verified
+        on, on a call: the summary may say the terms there)."""
         account = state.account
         if account.status not in (AccountStatus.OPEN, AccountStatus.AGREEMENT):
             raise OfferRefused(
@@ -187,7 +197,7 @@ class Agreements:
                 },
             )
             self._wake.set()
-            await self.summary(record, state, now, full=via == "ivr")
+            await self.summary(record, state, now, phone=phone)
         return Accepted(record, made.created)
 
     async def _charges(self, record: AgreementRecord, account: Any, now: datetime) -> None:
@@ -244,10 +254,13 @@ class Agreements:
         return f"{company.name}: agreement recorded, {record.offer.count} payments: {'; '.join(parts)}. Pay at {url}"
 
     async def summary(
-        self, record: AgreementRecord, state: AccountState, now: datetime, *, full: bool
+        self, record: AgreementRecord, state: AccountState, now: datetime, *, phone: Phone | None = None
     ) -> str:
-        """Send the agreement's summary by SMS when the rules allow it now; what happened."""
-        phone = sms_phone(state)
+        """Send the agreement's summary by SMS when the rules allow it now; what happened.
+        To the phone the debtor verified on during a call, the terms; else (anyone may read
+        an SMS) where to see them, behind the second factor."""
+        full = phone is not None
+        phone = phone or sms_phone(state)
         if self.sms is None or phone is None:
             return "no SMS phone"
         suppressions = tuple((await self.store.suppressions([phone.number])).get(phone.number, ()))
@@ -288,18 +301,16 @@ class Agreements:
         self, campaign: str, account_id: str, now: datetime, *, verified_until: datetime | None = None
     ) -> str:
         """A fresh signed link to the account's page (behind the second factor)."""
-        secret = self.runtime.secret
-        link = pl.link_id(secret, campaign, account_id)
-        await self.store.register_link(link, campaign, account_id)
-        token = pl.make_token(
-            secret,
-            link,
-            now + pl.DEFAULT_TTL,
-            nonce=pl.new_nonce(),
+        link, url = pl.page_link(
+            self.runtime.secret,
+            self.runtime.settings,
+            campaign,
+            account_id,
+            now,
             verified_until=verified_until,
         )
-        settings = self.runtime.settings
-        return pl.payment_url(settings.service.public_url, settings.company.payment_url_template, token)
+        await self.store.register_link(link, campaign, account_id)
+        return url
 
     # ------------------------------------------------------------------ payments in
 

@@ -39,7 +39,7 @@ from dialer.rules.charges import (
 )
 from dialer.runtime.agreements import Agreements
 from dialer.runtime.settlement import Received, Settlement
-from dialer.store import ChargeRecord, Store
+from dialer.store import AccountState, ChargeRecord, Store
 from payments.base import PaymentProvider
 
 if TYPE_CHECKING:
@@ -324,13 +324,29 @@ class Payments:
     # ------------------------------------------------------------------ SANDBOX
 
     async def after_call(
-        self, campaign: str, account: Account, outcome: Outcome, asked_link: bool, now: datetime
+        self, campaign: str, state: AccountState, outcome: Outcome, asked_link: bool, now: datetime
     ) -> None:
-        """SANDBOX: some debtors who spoke to us pay a few simulated hours later."""
+        """SANDBOX: some debtors who spoke to us pay a few simulated hours later; some of
+        those who asked for the link open it and accept one of the offers, then pay its
+        installments (now and then one too late: the agreement breaks)."""
         if not self.provider.sandbox or outcome is not Outcome.ANSWERED_VERIFIED:
             return
-        ratio = float(getattr(self.provider, "pay_ratio", 0.0)) * (1.0 if asked_link else 0.4)
-        if random.random() >= ratio:
+        account = state.account
+        ratio = float(getattr(self.provider, "pay_ratio", 0.0))
+        if asked_link and random.random() < ratio * 0.6:
+            offers = await self.agreements.offers(state, now)
+            if offers:
+                accepted = await self.agreements.accept(
+                    campaign,
+                    state,
+                    random.choice(offers).offer_id,
+                    now,
+                    via="page",
+                    actor="debtor-page (SANDBOX)",
+                )
+                await self.agreements.sandbox_pays(accepted.agreement, now, 0.85)
+                return
+        if random.random() >= ratio * (1.0 if asked_link else 0.4):
             return
         record = await self.store.current_charge(account.account_id)
         if record is None:

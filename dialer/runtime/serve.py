@@ -113,6 +113,7 @@ async def _run_roles(
     telephony = telephony_from_settings(settings, runtime.clock, store, realtime=options.realtime_calls)
     sms = sms_from_settings(settings, store, runtime.clock)
     payments = payments_for(runtime, store)
+    payments.agreements.sms = sms  # an agreement's summary goes by SMS
     await telephony.start()
     tasks: list[asyncio.Task[object]] = []
     worker = None
@@ -139,6 +140,7 @@ async def _run_roles(
             tasks.append(asyncio.create_task(payments.run_maker(stop), name="charges"))
         if options.role in ("all", "scheduler"):
             tasks.append(asyncio.create_task(payments.run_reconciler(stop), name="reconciliation"))
+            tasks.append(asyncio.create_task(payments.agreements.run_keeper(stop), name="agreements"))
         tasks.append(asyncio.create_task(runtime.watch_config(store, stop), name="config"))
         if isinstance(runtime.clock, SimulatedClock) and options.role in ("all", "scheduler"):
             tasks.append(asyncio.create_task(publish_clock(store, runtime.clock, stop), name="clock"))

@@ -169,7 +169,7 @@ def telephony_from_settings(
             return AsteriskTelephony.from_settings(settings, clock, store)
         case "sandbox":
             # the sandbox hears the admins' prompt edits as real calls do
-            ivr = make_sandbox_ivr(settings, overrides=store.prompt_overrides)
+            ivr = make_sandbox_ivr(settings, clock, overrides=store.prompt_overrides)
             return SandboxTelephony(clock, realtime=realtime, ivr=ivr)
     raise ConfigError("settings", "service.telephony", f"unknown backend {settings.service.telephony!r}")
 

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, assert_never
@@ -36,7 +36,7 @@ from dialer.clock import Clock
 from dialer.domain import AccountStatus, Attempt, CallResult, Channel, Outcome, Suppression
 from dialer.errors import PaymentError, SmsPermanent, SmsRetryable, StoreError, TelephonyDown
 from dialer.formats import payment_links as pl
-from dialer.rules.agreements import REMINDER_TEMPLATE, reminder_cadence
+from dialer.rules.agreements import REMINDER_TEMPLATE, cadence_for
 from dialer.rules.cadence import Cadence
 from dialer.rules.local_time import locate
 from dialer.rules.messages import LANGUAGE_BY_PACK, render_limited
@@ -49,6 +49,7 @@ from dialer.rules.settle import (
     Finish,
     NotPlaced,
     TextEnded,
+    accepted_offer,
     asked_for_payment_link,
     settle_contact,
     settle_no_contact,
@@ -56,11 +57,11 @@ from dialer.rules.settle import (
     settle_reclaimed,
     settle_unclaimed,
 )
+from dialer.runtime.agreements import OfferRefused
 from dialer.runtime.payments import Payments
 from dialer.runtime.result_writer import ResultWriter
 from dialer.settings import Settings
 from dialer.store import AccountState, Store, WorkItem
-from dialer.store.agreements import AgreementRecord
 from dialer.telephony.base import CallRequest, Telephony
 from sms_gateway.base import SmsGateway, SmsMessage, send_all
 from sms_gateway.encoding import analyse, cap_segments
@@ -309,7 +310,9 @@ class Worker:
                 suppressions,
                 now,
                 self.policy,
-                self._cadence_of(st, agreements),
+                cadence_for(
+                    st.account, agreements.get(st.account.account_id), self.cadence, self.settings.negotiation
+                ),
             )
             if isinstance(plan, PlanContact):
                 attempt = Attempt(
@@ -322,21 +325,6 @@ class Worker:
             await asyncio.gather(self.writer.write(finishes, effects=effects), self._contact(jobs, now))
         else:
             await self.writer.write(finishes, effects=effects)
-
-    def _cadence_of(self, state: AccountState, agreements: Mapping[str, AgreementRecord]) -> Cadence:
-        """The régua, or for an account in agreement the agreement's reminders."""
-        if state.account.status is not AccountStatus.AGREEMENT:
-            return self.cadence
-        record = agreements.get(state.account.account_id)
-        if record is None:  # ended meanwhile: nothing to remind (the status follows)
-            return Cadence({})
-        return reminder_cadence(
-            record.agreement_id,
-            record.offer,
-            state.account,
-            record.paid,
-            self.settings.negotiation.reminder_days,
-        )
 
     async def _reconcile(
         self, item: WorkItem, state: AccountState, existing: Attempt, now: datetime, effects: Effects
@@ -460,11 +448,30 @@ class Worker:
         if isinstance(ended, CallEnded) and asked and self._may_text(job):
             ended = await self._send_payment_link(job, ended)
         await self.writer.write(ended=[(job, ended)])
-        if self.payments is not None and isinstance(ended, CallEnded) and ended.result.sandbox:
-            with contextlib.suppress(StoreError):  # SANDBOX: some who spoke to us pay later
-                await self.payments.after_call(
-                    job.item.campaign, job.state.account, ended.result.outcome, asked, self.clock.now()
-                )
+        if self.payments is not None and isinstance(ended, CallEnded):
+            offer = accepted_offer(ended.result)
+            if offer:  # the verified debtor accepted the best offer by key 5
+                await self._accept_on_call(job, offer)
+            elif ended.result.sandbox:
+                with contextlib.suppress(StoreError):  # SANDBOX: some who spoke to us pay later
+                    await self.payments.after_call(
+                        job.item.campaign, job.state, ended.result.outcome, asked, self.clock.now()
+                    )
+
+    async def _accept_on_call(self, job: _Job, offer: str) -> None:
+        assert self.payments is not None
+        try:
+            await self.payments.agreements.accept(
+                job.item.campaign,
+                job.state,
+                offer,
+                self.clock.now(),
+                via="ivr",
+                actor="ivr",
+                phone=job.plan.phone,
+            )
+        except (OfferRefused, StoreError) as exc:  # the call's record keeps the request
+            log.warning("offer accepted on %s not made into an agreement: %s", job.attempt.attempt_id, exc)
 
     async def _text(self, jobs: list[_Job]) -> None:
         """The limited SMS of each job (a step or a call's fallback), sent as one batch."""
@@ -521,12 +528,9 @@ class Worker:
     def _page_link(self, job: _Job) -> str:
         """A fresh signed link to the account's page (it shows nothing before the second factor)."""
         campaign, account = job.item.campaign, job.state.account
-        link = pl.link_id(self.secret, campaign, account.account_id)
+        link, url = pl.page_link(self.secret, self.settings, campaign, account.account_id, self.clock.now())
         job.link = (link, campaign, account.account_id)
-        token = pl.make_token(self.secret, link, self.clock.now() + pl.DEFAULT_TTL, nonce=pl.new_nonce())
-        return pl.payment_url(
-            self.settings.service.public_url, self.settings.company.payment_url_template, token
-        )
+        return url
 
     def _may_text(self, job: _Job) -> bool:
         """A backstop before the full-level SMS: the debtor verified on this call, and the
