@@ -118,7 +118,12 @@ def test_the_offers_of_a_debt_50_days_late():
         ("120.00", date(2026, 11, 1), PaymentMethod.BOLETO, ["cash", "installments"]),  # 3 × 40 < 50
         ("60.00", date(2026, 11, 1), PaymentMethod.BOLETO, ["cash"]),  # too small to split
         ("480.00", date(2025, 1, 1), PaymentMethod.BOLETO, []),  # the old band is for cards only
-        ("480.00", date(2025, 1, 1), PaymentMethod.CARD, ["cash", *["installments"] * 11]),  # ~600 updated: 12 × 50
+        (
+            "480.00",
+            date(2025, 1, 1),
+            PaymentMethod.CARD,
+            ["cash", *["installments"] * 11],
+        ),  # ~600 updated: 12 × 50
     ],
 )
 def test_bands_pick_the_offers(amount, due, method, kinds):

@@ -15,7 +15,7 @@ twice (a double click, two tabs, a reload) is one agreement.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -91,3 +91,11 @@ def cadence_for(account: Account, record: Any, cadence: Cadence, negotiation: An
     return reminder_cadence(
         record.agreement_id, record.offer, account, record.paid, negotiation.reminder_days
     )
+
+
+def sms_templates(settings: Any, template: str) -> Mapping[str, str]:
+    """The texts of an SMS step: an agreement's reminder (where to pay, behind the second
+    factor) or the limited message. Both are limited: anyone may read an SMS."""
+    if template == REMINDER_TEMPLATE:
+        return dict(settings.negotiation.reminder_sms)
+    return dict(settings.limited_message.sms)

@@ -200,6 +200,17 @@ class Agreements:
             await self.summary(record, state, now, phone=phone)
         return Accepted(record, made.created)
 
+    async def accept_on_call(
+        self, campaign: str, state: AccountState, offer_id: str, now: datetime, phone: Phone, attempt: str
+    ) -> Accepted | None:
+        """The offer a verified debtor accepted by key 5 on call ``attempt``: the agreement
+        (None when it cannot be made any more: the call's record keeps the request)."""
+        try:
+            return await self.accept(campaign, state, offer_id, now, via="ivr", actor="ivr", phone=phone)
+        except (OfferRefused, StoreError) as exc:
+            log.warning("offer accepted on %s not made into an agreement: %s", attempt, exc)
+            return None
+
     async def _charges(self, record: AgreementRecord, account: Any, now: datetime) -> None:
         payments = self.payments
         base = payments.record_for(account, record.campaign, now)

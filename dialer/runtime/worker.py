@@ -36,7 +36,7 @@ from dialer.clock import Clock
 from dialer.domain import AccountStatus, Attempt, CallResult, Channel, Outcome, Suppression
 from dialer.errors import PaymentError, SmsPermanent, SmsRetryable, StoreError, TelephonyDown
 from dialer.formats import payment_links as pl
-from dialer.rules.agreements import REMINDER_TEMPLATE, cadence_for
+from dialer.rules.agreements import cadence_for, sms_templates
 from dialer.rules.cadence import Cadence
 from dialer.rules.local_time import locate
 from dialer.rules.messages import LANGUAGE_BY_PACK, render_limited
@@ -57,7 +57,6 @@ from dialer.rules.settle import (
     settle_reclaimed,
     settle_unclaimed,
 )
-from dialer.runtime.agreements import OfferRefused
 from dialer.runtime.payments import Payments
 from dialer.runtime.result_writer import ResultWriter
 from dialer.settings import Settings
@@ -96,6 +95,7 @@ class _Job:
     day: tuple[str, Channel, date] | None = None  # the per-phone daily counter it was counted on
     link: tuple[str, str, str] | None = None  # (link id, campaign, account) of a payment link sent
     suppressions: tuple[Suppression, ...] = ()  # the phone's, as read with the batch
+    cadence: Cadence | None = None  # what it was planned on (an agreement's reminders, or the régua)
 
 
 class Worker:
@@ -299,26 +299,30 @@ class Worker:
             placed = next(
                 (a for a in st.history if a.attempt_id == own and a.outcome is Outcome.PLACED), None
             )
+            # the régua, or for an account in agreement its reminders
+            cadence = cadence_for(
+                st.account, agreements.get(st.account.account_id), self.cadence, self.settings.negotiation
+            )
             if placed is not None:  # this entry's worker died mid-contact: settle it, never redo it
-                finishes.append(await self._reconcile(it, st, placed, now, effects))
+                finishes.append(await self._reconcile(it, st, placed, now, effects, cadence))
                 continue
             plan = plan_account(
-                st.account,
-                st.phones,
-                st.history,
-                st.fallback,
-                suppressions,
-                now,
-                self.policy,
-                cadence_for(
-                    st.account, agreements.get(st.account.account_id), self.cadence, self.settings.negotiation
-                ),
+                st.account, st.phones, st.history, st.fallback, suppressions, now, self.policy, cadence
             )
             if isinstance(plan, PlanContact):
                 attempt = Attempt(
                     it.account_id, plan.phone.number, plan.channel, now, Outcome.PLACED, own, plan.step.id
                 )
-                jobs.append(_Job(it, st, plan, attempt, suppressions=suppressions.get(plan.phone.number, ())))
+                jobs.append(
+                    _Job(
+                        it,
+                        st,
+                        plan,
+                        attempt,
+                        suppressions=suppressions.get(plan.phone.number, ()),
+                        cadence=cadence,
+                    )
+                )
             else:
                 finishes.append(settle_no_contact(it, plan, now))
         if jobs:
@@ -327,7 +331,13 @@ class Worker:
             await self.writer.write(finishes, effects=effects)
 
     async def _reconcile(
-        self, item: WorkItem, state: AccountState, existing: Attempt, now: datetime, effects: Effects
+        self,
+        item: WorkItem,
+        state: AccountState,
+        existing: Attempt,
+        now: datetime,
+        effects: Effects,
+        cadence: Cadence,
     ) -> Finish:
         """A reclaimed entry whose attempt was claimed by a worker that died: never dial twice."""
         result: CallResult | None = None
@@ -339,7 +349,7 @@ class Worker:
                     result = None
                 case _:
                     assert_never(existing.channel)
-        return settle_reclaimed(item, state, existing, result, now, self.cadence, effects).finish
+        return settle_reclaimed(item, state, existing, result, now, cadence, effects).finish
 
     async def _contact(self, jobs: list[_Job], now: datetime) -> None:
         campaign = jobs[0].item.campaign
@@ -354,7 +364,11 @@ class Worker:
                 to_run.append(job)
             elif claim.status == "exists":
                 assert claim.existing is not None
-                finishes.append(await self._reconcile(job.item, job.state, claim.existing, now, effects))
+                finishes.append(
+                    await self._reconcile(
+                        job.item, job.state, claim.existing, now, effects, job.cadence or self.cadence
+                    )
+                )
             else:  # stale history or another attempt holds the account: look again shortly
                 finishes.append(settle_unclaimed(job.item, claim.status, now))
         if to_run:
@@ -417,7 +431,7 @@ class Worker:
             if job.link is not None:  # the payment link sent after the call resolves to this account
                 effects.links.append(job.link)
             settled = settle_contact(
-                job.item, job.state, job.plan, job.attempt, end, now, self.cadence, effects
+                job.item, job.state, job.plan, job.attempt, end, now, job.cadence or self.cadence, effects
             )
             finishes.append(settled.finish)
         return finishes
@@ -451,27 +465,19 @@ class Worker:
         if self.payments is not None and isinstance(ended, CallEnded):
             offer = accepted_offer(ended.result)
             if offer:  # the verified debtor accepted the best offer by key 5
-                await self._accept_on_call(job, offer)
+                await self.payments.agreements.accept_on_call(
+                    job.item.campaign,
+                    job.state,
+                    offer,
+                    self.clock.now(),
+                    job.plan.phone,
+                    job.attempt.attempt_id,
+                )
             elif ended.result.sandbox:
                 with contextlib.suppress(StoreError):  # SANDBOX: some who spoke to us pay later
                     await self.payments.after_call(
                         job.item.campaign, job.state, ended.result.outcome, asked, self.clock.now()
                     )
-
-    async def _accept_on_call(self, job: _Job, offer: str) -> None:
-        assert self.payments is not None
-        try:
-            await self.payments.agreements.accept(
-                job.item.campaign,
-                job.state,
-                offer,
-                self.clock.now(),
-                via="ivr",
-                actor="ivr",
-                phone=job.plan.phone,
-            )
-        except (OfferRefused, StoreError) as exc:  # the call's record keeps the request
-            log.warning("offer accepted on %s not made into an agreement: %s", job.attempt.attempt_id, exc)
 
     async def _text(self, jobs: list[_Job]) -> None:
         """The limited SMS of each job (a step or a call's fallback), sent as one batch."""
@@ -480,12 +486,8 @@ class Worker:
         sending: list[tuple[_Job, str]] = []
         done: list[tuple[_Job, Ended]] = []
         for job in jobs:
-            link = ""
-            templates = self.settings.limited_message.sms
-            if job.plan.step.template == REMINDER_TEMPLATE:  # an agreement's: where to pay, behind the factor
-                templates = self.settings.negotiation.reminder_sms
-            if "{link}" in templates.get(self._language(job), templates.get("pt-BR", "")):
-                link = self._page_link(job)
+            templates = sms_templates(self.settings, job.plan.step.template)  # limited, or a reminder
+            link = self._page_link(job) if "{link}" in "".join(templates.values()) else ""
             text = render_limited(
                 templates, self._language(job), job.state.account, self.settings.company, link=link
             )

@@ -1,0 +1,187 @@
+"""Agreements over a simulated month, on a real Redis with the real worker, scheduler and
+web app: accept → installments reminded by SMS through ``decide()`` → one paid by webhook →
+one missed → broken → back on the régua; every installment paid → kept, the account paid;
+a refund reopens it; two accepts at once make one agreement."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from dialer.domain import AccountStatus
+from dialer.rules.agreements import AgreementStatus
+from dialer.rules.charges import money
+from dialer.runtime.agreements import OfferRefused
+from dialer.store import keys
+from payments.signed import SignedWebhookProvider
+from tests.runtime_helpers import make_rig
+from tests.test_payments import MON_0700, SECRET, Harness, csv_file, payment
+
+DUE = "10/09/2026"  # 74 days past due on 2026-11-23: 10 % cash, up to 6 installments, 20 % down
+PHONE = "11987654323"  # calls to …3 go unanswered; SMS reach it
+
+
+@pytest.fixture
+async def world(redis_url, settings, tmp_path):
+    rig = await make_rig(redis_url, settings, MON_0700)
+    h = Harness(rig, SignedWebhookProvider(SECRET), settings)
+    h.runtime.policy = rig.policy
+    h.payments.agreements.sms = rig.sms
+    await h.web()
+    await h.load(csv_file(tmp_path, [("A1", PHONE, DUE, "500,00")]))
+    worker = rig.worker()
+    worker.payments = h.payments
+    yield h, worker
+    await h.close()
+    await rig.close()
+
+
+async def state_of(h, account="A1"):
+    (state,) = await h.rig.store.load_accounts("c1", [account])
+    return state
+
+
+async def live(h, worker, until: datetime, step=timedelta(hours=1)):
+    """The service for a while: scheduler and worker rounds, the agreements' keeper, the
+    payment maker, as the clock walks to ``until``."""
+    while h.rig.clock.now() < until:
+        await h.rig.drive(h.rig.clock.now(), worker=worker)
+        await h.payments.agreements.review_due(h.rig.clock.now())
+        h.rig.clock.advance(seconds=step.total_seconds())
+
+
+async def texts(h):
+    return [f for _, f in await h.rig.raw.xrange(keys.OUTBOX) if f["to"] == "+55" + PHONE]
+
+
+def local(text):
+    return datetime.fromisoformat(text + "-03:00")
+
+
+async def pay(h, charge, event_id, amount=None, kind="payment", ts=None):
+    r = await h.post_signed(
+        payment(
+            event_id,
+            "",
+            str(amount or charge.amount),
+            kind=kind,
+            at=h.rig.clock.now().isoformat(),
+            txid=charge.txid,
+        ),
+        at=ts,
+    )
+    assert r.status == 200, await r.text()
+
+
+async def installment_charges(h, account="A1"):
+    return sorted(
+        (c for c in await h.rig.store.account_charges(account) if c.agreement), key=lambda c: c.installment
+    )
+
+
+async def test_a_month_accept_reminded_one_paid_one_missed_broken_back_on_the_regua(world):
+    h, worker = world
+    agreements = h.payments.agreements
+    await live(h, worker, local("2026-11-23T07:00"))  # before SMS hours: the régua waits too
+    state = await state_of(h)
+    offers = await agreements.offers(state, h.rig.clock.now())
+    plan = next(o for o in offers if o.count == 3)
+    assert [i.due.isoformat() for i in plan.installments] == ["2026-11-26", "2026-12-26", "2027-01-26"]
+    accepted = await agreements.accept("c1", state, plan.offer_id, h.rig.clock.now(), via="page", actor="t")
+    assert accepted.created and (await state_of(h)).account.status is AccountStatus.AGREEMENT
+    held = [e for e in await h.rig.store.global_audit() if e["kind"] == "agreement_summary_held"]
+    assert held and "outside_calling_hours" in held[0]["data"]["reasons"]  # 07:00: decide() said no
+    charges = await installment_charges(h)
+    assert [money(c.amount_cents) for c in charges] == [money(i.amount_cents) for i in plan.installments]
+
+    await live(h, worker, local("2026-11-26T21:00"))
+    sent = await texts(h)
+    days = [f["at"][:10] for f in sent]
+    assert days == ["2026-11-23", "2026-11-26"]  # D−3 and D0 of the first installment, nothing else
+    for f in sent:
+        assert f["level"] == "limited" and "/a/" in f["text"] and "R$" not in f["text"]
+        at = datetime.fromisoformat(f["at"]).astimezone(local("2026-11-23T00:00").tzinfo)
+        assert 8 <= at.hour < 20  # within the hours decide() allows for SMS
+    history = (await state_of(h)).history
+    assert not [a for a in history if a.channel.value == "voice"]  # the régua's calls wait
+    await pay(h, charges[0], "e1")
+    record = (await h.rig.store.current_agreements(["A1"]))["A1"]
+    assert record.paid == {1} and (await state_of(h)).account.status is AccountStatus.AGREEMENT
+
+    await live(h, worker, local("2027-01-05T12:00"), step=timedelta(hours=2))  # installment 2 unpaid
+    sent = await texts(h)
+    assert [f["at"][:10] for f in sent][2:4] == ["2026-12-23", "2026-12-26"]  # installment 2's
+    assert all(f["at"][:10] >= "2027-01-05" and "/a/" not in f["text"] for f in sent[4:])  # the régua's SMS
+    record = await h.rig.store.agreement(accepted.agreement.agreement_id)
+    assert record.status is AgreementStatus.BROKEN
+    audit = [e for e in await h.rig.store.global_audit() if e["kind"] == "agreement_broken"]
+    assert len(audit) == 1 and "installment 2" in audit[0]["data"]["why"]
+    state = await state_of(h)
+    assert state.account.status is AccountStatus.OPEN  # back on its régua
+    stats = (await h.rig.store.agreement_stats())["c1"]
+    assert stats == {
+        "made": 1, "current": 0, "kept": 0, "broken": 1,
+        "made_cents": plan.total_cents, "paid_cents": plan.installments[0].amount_cents,
+    }  # fmt: skip
+    before = len(state.history)
+    await live(h, worker, local("2027-01-08T12:00"))
+    after = (await state_of(h)).history
+    assert any(not a.step_id.startswith(record.agreement_id[2:10]) for a in after[before:])  # the régua again
+
+
+async def test_every_installment_paid_keeps_it_and_a_refund_reopens_it(world):
+    h, worker = world
+    agreements = h.payments.agreements
+    h.rig.clock.advance(seconds=3 * 3600)  # 10:00
+    state = await state_of(h)
+    plan = next(o for o in await agreements.offers(state, h.rig.clock.now()) if o.count == 2)
+    accepted = await agreements.accept("c1", state, plan.offer_id, h.rig.clock.now(), via="page", actor="t")
+    summary = await texts(h)
+    assert len(summary) == 1 and "/a/" in summary[0]["text"] and "R$" not in summary[0]["text"]
+    charges = await installment_charges(h)
+    await pay(h, charges[0], "p1")
+    await pay(h, charges[1], "p2")
+    record = await h.rig.store.agreement(accepted.agreement.agreement_id)
+    assert record.status is AgreementStatus.KEPT and record.paid == {1, 2}
+    assert (await state_of(h)).account.status is AccountStatus.PAID
+    await pay(h, charges[1], "p2", ts=int(time.time()) - 5)  # the same event delivered again: counted once
+    assert (await h.rig.store.agreement_stats())["c1"]["paid_cents"] == plan.total_cents
+    await pay(h, charges[1], "r2", kind="refund")
+    record = await h.rig.store.agreement(accepted.agreement.agreement_id)
+    assert record.status is AgreementStatus.CURRENT and record.paid == {1}
+    assert (await state_of(h)).account.status is AccountStatus.AGREEMENT
+
+
+async def test_two_accepts_at_once_make_one_agreement(world):
+    h, _ = world
+    agreements = h.payments.agreements
+    state = await state_of(h)
+    offers = await agreements.offers(state, h.rig.clock.now())
+    now = h.rig.clock.now()
+    tries = [
+        agreements.accept("c1", state, offers[i].offer_id, now, via=v, actor="t")
+        for i, v in ((1, "page"), (1, "page"), (2, "ivr"), (1, "page"))
+    ]
+    results = await asyncio.gather(*tries, return_exceptions=True)
+    made = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, OfferRefused)]
+    assert len(made) + len(refused) == 4 and sum(1 for r in made if r.created) == 1
+    assert len({r.agreement.agreement_id for r in made}) == 1
+    assert all(r.code == "conflict" for r in refused)
+    (current,) = (await h.rig.store.current_agreements(["A1"])).values()
+    assert len(await installment_charges(h)) == current.offer.count
+    assert (await h.rig.store.agreement_stats())["c1"]["made"] == 1
+
+
+async def test_an_account_not_open_cannot_make_an_agreement(world):
+    h, _ = world
+    state = await state_of(h)
+    offer = (await h.payments.agreements.offers(state, h.rig.clock.now()))[0]
+    await h.rig.store.set_account_status("A1", AccountStatus.DISPUTED, h.rig.clock.now(), "t")
+    with pytest.raises(OfferRefused, match="disputed"):
+        await h.payments.agreements.accept(
+            "c1", await state_of(h), offer.offer_id, h.rig.clock.now(), via="page", actor="t"
+        )
