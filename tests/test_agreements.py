@@ -185,3 +185,59 @@ async def test_an_account_not_open_cannot_make_an_agreement(world):
         await h.payments.agreements.accept(
             "c1", await state_of(h), offer.offer_id, h.rig.clock.now(), via="page", actor="t"
         )
+
+
+async def test_special_offers_through_the_api_only_for_the_roles_allowed_and_validated(world):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from dialer.web import auth
+    from dialer.web.app import create_app
+    from dialer.web.common import Services
+
+    h, _ = world
+    tokens = {"admin": "a" * 24, "supervisor": "s" * 24}
+    services = Services(
+        h.runtime, h.rig.store, None, None, auth.TokenBook.from_pairs(tokens), payments=h.payments
+    )
+    client = TestClient(TestServer(create_app(services)))
+    await client.start_server()
+    try:
+        admin = {"Authorization": "Bearer " + tokens["admin"]}
+        boss = {"Authorization": "Bearer " + tokens["supervisor"]}
+        body = {"discount_percent": "35", "installments": 3, "until": "2026-11-30"}
+        r = await client.put("/api/accounts/A1/special-offer", json=body, headers=boss)
+        assert r.status == 403 and "special_offer_roles" in (await r.json())["error"]
+        for bad, reason in (
+            ({**body, "interest_percent_month": "2"}, "above what the contract allows"),
+            ({**body, "installments": 0}, "from 1 to 48"),
+            ({**body, "discount_percent": "100"}, "below 100"),
+            ({**body, "until": "30/11/2026"}, "YYYY-MM-DD"),
+            ({**body, "fine_percent": "5"}, "unknown field"),
+        ):
+            r = await client.put("/api/accounts/A1/special-offer", json=bad, headers=admin)
+            assert r.status == 400 and reason in (await r.json())["error"], bad
+        r = await client.put("/api/accounts/A1/special-offer", json=body, headers=admin)
+        assert r.status == 200
+        offers = await (await client.get("/api/campaigns/c1/accounts/A1/offers", headers=boss)).json()
+        assert offers[0]["kind"] == "special" and len(offers[0]["installments"]) == 3
+        audit = [e for e in await h.rig.store.global_audit() if e["kind"] == "special_offer"]
+        assert audit and audit[0]["actor"] == "env-token:admin"
+        state = await state_of(h)
+        await h.payments.agreements.accept(
+            "c1", state, offers[0]["id"], h.rig.clock.now(), via="page", actor="t"
+        )
+        summary = await (await client.get("/api/agreements", headers=boss)).json()
+        assert summary["c1"]["made"] == 1 and summary["c1"]["current"] == 1
+        (doc,) = await (await client.get("/api/accounts/A1/agreements", headers=boss)).json()
+        assert doc["status"] == "current" and doc["offer"]["kind"] == "special"
+        r = await client.delete("/api/accounts/A1/special-offer", headers=admin)
+        assert r.status == 200 and await h.rig.store.special_offer("A1") is None
+        # the offer rules are configuration: validated and audited like the rest
+        r = await client.put(
+            "/api/config", data="[negotiation]\nmax_interest_percent_month = 2\n", headers=admin
+        )
+        assert r.status == 400 and "max_interest_percent_month" in (await r.json())["error"]
+        r = await client.put("/api/config", data="[negotiation]\noffer_valid_days = 5\n", headers=admin)
+        assert r.status == 200 and h.runtime.settings.negotiation.offer_valid_days == 5
+    finally:
+        await client.close()

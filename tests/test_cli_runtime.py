@@ -331,3 +331,48 @@ def test_payments_commands_list_charges_and_report(cli, tmp_path: Path, monkeypa
     assert (rows["A-1"]["paid"], rows["A-1"]["balance"], rows["A-1"]["status"]) == ("150.00", "0.00", "paid")
     assert (rows["A-2"]["paid"], rows["A-2"]["balance"]) == ("0.00", "80.00")
     assert "signed" in cli("payments", "webhook").stdout
+
+
+def test_agreements_commands_offers_special_and_every_view(cli, tmp_path: Path, monkeypatch):
+    """Offers for an account, a special offer (validated), an agreement made, and the views:
+    ``agreements``, ``agreements show``, ``status`` and the report."""
+    import asyncio
+
+    from dialer.formats.config_file import load_settings
+    from dialer.runtime.wiring import Runtime, open_store, payments_for
+
+    f = tmp_path / "c.csv"
+    f.write_text("account_id;name;phone;due_date;amount\nA-1;Maria;11987654321;01/09/2026;600,00\n")
+    cli("load", str(f), "--campaign", "c1", "--json")
+    offers = json.loads(cli("agreements", "offers", "c1", "A-1", "--json").stdout)
+    assert offers and offers[0]["kind"] == "cash"  # past due on any date: a band applies
+    refused = cli("agreements", "special", "A-1", "--interest", "3", ok=False)
+    assert refused.returncode != 0 and "above what the contract allows" in refused.stderr
+    assert "made" in cli("agreements", "special", "A-1", "--discount", "40", "--installments", "4").stdout
+    offers = json.loads(cli("agreements", "offers", "c1", "A-1", "--json").stdout)
+    special = offers[0]
+    assert special["kind"] == "special" and len(special["installments"]) == 4
+
+    async def accept() -> None:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            runtime = Runtime.build(settings)
+            payments = payments_for(runtime, store)
+            (state,) = await store.load_accounts("c1", ["A-1"])
+            await payments.agreements.accept(
+                "c1", state, special["id"], runtime.clock.now(), via="page", actor="test"
+            )
+
+    asyncio.run(accept())
+    (summary,) = json.loads(cli("agreements", "--json").stdout)
+    assert (summary["campaign"], summary["made"], summary["current"]) == ("c1", 1, 1)
+    (shown,) = json.loads(cli("agreements", "show", "A-1", "--json").stdout)
+    assert shown["status"] == "current" and shown["installments"] == "0/4"
+    status = json.loads(cli("status", "c1", "--json").stdout)
+    assert status["agreements"]["made"] == 1 and status["agreements"]["current"] == 1
+    assert "agreements: 1 made" in cli("status", "c1").stdout
+    report = cli("report", "c1").stdout.splitlines()
+    header = report[0].split(",")
+    row = dict(zip(header, report[1].split(","), strict=True))
+    assert (row["status"], row["agreement"], row["agreement_installments"]) == ("agreement", "current", "0/4")
+    assert "current" in cli("agreements", "list").stdout

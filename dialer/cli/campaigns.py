@@ -177,6 +177,11 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         "payments",
     ):
         print(f"{key:>10}: {found[key]}")
+    a = found["agreements"]
+    print(
+        f"{'agreements':>10}: {a['made']} made ({a['amount']}), {a['current']} current, "
+        f"{a['kept']} kept, {a['broken']} broken; {a['paid']} paid in installments"
+    )
     for key, value in found["counters"].items():
         print(f"{key:>30}: {value}")
     return 0

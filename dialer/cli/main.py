@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dialer.cli import accounts, campaigns, payments, people, plan, serve, suppressions
+from dialer.cli import accounts, agreements, campaigns, payments, people, plan, serve, suppressions
 from dialer.cli.common import Command
 from dialer.errors import ConfigError, InputError, ReguaError
 
@@ -23,6 +23,7 @@ COMMANDS: tuple[Command, ...] = (
     *accounts.COMMANDS,  # audit, account, outbox, callbacks
     *people.COMMANDS,  # users, tokens
     *payments.COMMANDS,  # payments list|charges|reconcile|make|webhook
+    *agreements.COMMANDS,  # agreements summary|list|show|offers|special|review
 )
 
 

@@ -38,6 +38,9 @@ COLUMNS = (
     "paid_at",
     "recovered_by_step",  # the régua step credited with the payment (last contact that reached)
     "recovered_by_channel",
+    "agreement",  # the latest agreement's status: current | kept | broken (empty: none)
+    "agreement_installments",  # "paid/all", e.g. 1/3
+    "agreement_total",  # what the agreement asks in all
 )
 
 
@@ -66,8 +69,33 @@ def report_writer(out: TextIO, *, excel: bool = False) -> csv.DictWriter[str]:
     return writer
 
 
+def _agreement_cells(payment: Mapping[str, Any] | None) -> dict[str, Any]:
+    found = payment.get("agreement") if payment else None
+    if found is None:
+        return {"agreement": "", "agreement_installments": "", "agreement_total": ""}
+    offer = found.offer
+    return {
+        "agreement": found.status.value,
+        "agreement_installments": f"{len(found.paid)}/{offer.count}",
+        "agreement_total": str((Decimal(offer.total_cents) / 100).quantize(Decimal("0.01"))),
+    }
+
+
 def _payment_cells(account: Account, payment: Mapping[str, Any] | None) -> dict[str, Any]:
     record = payment.get("record") if payment else None
+    found = payment.get("agreement") if payment else None
+    if found is not None and found.paid:  # money came in through the agreement's installments
+        paid = (Decimal(found.paid_cents) / 100).quantize(Decimal("0.01"))
+        left = max(0, found.offer.total_cents - found.paid_cents) if found.status.value != "broken" else None
+        return {
+            "paid": str(paid),
+            "balance": str((Decimal(left) / 100).quantize(Decimal("0.01")))
+            if left is not None
+            else str(max(Decimal(0), account.amount - paid)),
+            "paid_at": "",
+            "recovered_by_step": "agreement",
+            "recovered_by_channel": found.via,
+        }
     if record is None or record.amount != account.amount:
         return {
             "paid": "0.00",
@@ -134,5 +162,6 @@ def report_row(
         "suppressed_phones": sum(1 for p in phones if p.number in suppressed),
         "next_contact_at": next_at.isoformat() if next_at else "",
         **_payment_cells(account, payment),
+        **_agreement_cells(payment),
     }
     return {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()}

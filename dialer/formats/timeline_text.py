@@ -146,7 +146,13 @@ def outcome_words(outcome: str, _: Gettext) -> str:
 
 def status_words(status: str, _: Gettext) -> str:
     """An account's status (``domain.AccountStatus``), in words."""
-    words = {"open": _("open"), "paid": _("paid"), "disputed": _("disputed"), "closed": _("closed")}
+    words = {
+        "open": _("open"),
+        "agreement": _("in agreement"),
+        "paid": _("paid"),
+        "disputed": _("disputed"),
+        "closed": _("closed"),
+    }
     return words.get(status, status)
 
 

@@ -57,6 +57,7 @@ def render(statuses: list[dict[str, Any]], now_text: str, backend: dict[str, Any
         "done",
         "paid",
         "recovered",
+        "agreements (current/kept/broken)",
         title_justify="left",
     )
     blocked = Table("campaign", "held back by the rules (decisions)", title_justify="left")
@@ -78,6 +79,7 @@ def render(statuses: list[dict[str, Any]], now_text: str, backend: dict[str, Any
             str(c.get("done", 0)),
             str(s.get("payments", 0)),
             str(s.get("recovered", "0.00")),
+            _agreements(s),
         )
         reasons = sorted(
             ((k.split(":", 1)[1], v) for k, v in c.items() if k.startswith("blocked:")), key=lambda kv: -kv[1]
@@ -131,8 +133,13 @@ def summary_line(status: dict[str, Any]) -> str:
         f"{c.get('outcome:no_answer', 0) + c.get('outcome:busy', 0)} no answer/busy), "
         f"{c.get('outcome:sms_sent', 0)} SMS, {c.get('done', 0)} done; "
         f"{status.get('payments', 0)} payments, {status.get('recovered', '0.00')} recovered; "
-        f"held back by the rules: {held}"
+        f"agreements {_agreements(status)}; held back by the rules: {held}"
     )
+
+
+def _agreements(status: dict[str, Any]) -> str:
+    a = status.get("agreements") or {}
+    return f"{a.get('made', 0)} ({a.get('current', 0)}/{a.get('kept', 0)}/{a.get('broken', 0)})"
 
 
 async def log_progress(store: Store, clock: Clock, stop: asyncio.Event, every_s: float) -> None:

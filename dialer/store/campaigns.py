@@ -94,7 +94,8 @@ class CampaignStore(StoreBase):
             p.zrange(k.schedule, 0, 0, withscores=True)
             p.xlen(k.work)
             p.zcount(k.schedule, "-inf", "+inf")
-            meta, stats, scheduled, first, backlog, _ = await p.execute()
+            p.hmget(keys.AGREEMENT_STATS, [f"{name}|{f}" for f in AGREEMENT_FIELDS])
+            meta, stats, scheduled, first, backlog, _, agreed = await p.execute()
         if not meta:
             raise UnknownCampaign(f"no campaign named {name!r} (see `python -m dialer campaigns`)")
         pending = 0
@@ -118,6 +119,7 @@ class CampaignStore(StoreBase):
             # money the régua brought in (payments less refunds), credited to this campaign
             "recovered": str((Decimal(int(stats.get("recovered_cents", 0))) / 100).quantize(Decimal("0.01"))),
             "payments": int(stats.get("payments", 0)),
+            "agreements": _agreements(agreed),
         }
 
     async def series(self, name: str, hours: int = 24 * 14) -> dict[str, Any]:
@@ -218,3 +220,19 @@ class WakeListener:
             await self._pubsub.aclose()
         except Exception:  # closing a dead subscription: nothing to keep
             pass
+
+
+AGREEMENT_FIELDS = ("made", "kept", "broken", "made_cents", "paid_cents")
+
+
+def _agreements(values: list[str | None]) -> dict[str, Any]:
+    """Agreements made from this campaign: how many, where they stand, their money."""
+    n = dict(zip(AGREEMENT_FIELDS, (int(v or 0) for v in values), strict=True))
+    return {
+        "made": n["made"],
+        "current": n["made"] - n["kept"] - n["broken"],
+        "kept": n["kept"],
+        "broken": n["broken"],
+        "amount": str((Decimal(n["made_cents"]) / 100).quantize(Decimal("0.01"))),
+        "paid": str((Decimal(n["paid_cents"]) / 100).quantize(Decimal("0.01"))),
+    }

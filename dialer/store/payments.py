@@ -18,6 +18,7 @@ from typing import Any
 
 from dialer.rules.charges import ChargeStatus, PaymentEvent, cents
 from dialer.store import keys
+from dialer.store.agreements import AgreementRecord
 from dialer.store.base import StoreBase
 from dialer.store.codec import audit_fields, event_json, to_ms
 from dialer.store.keys import CampaignKeys
@@ -401,7 +402,26 @@ class PaymentStore(StoreBase):
                     "channel": raw.get("channel", ""),
                     "paid_at": raw.get("paid_at", ""),
                 }
+        await self._with_agreements(account_ids, out)
         return out
+
+    async def _with_agreements(self, account_ids: Sequence[str], out: dict[str, dict[str, Any]]) -> None:
+        """Each account's latest agreement (its status, installments paid, total, paid)."""
+        async with self._r.pipeline(transaction=False) as p:
+            for a in account_ids:
+                p.zrange(keys.account_agreements(a), -1, -1)
+            latest = await p.execute()
+        pairs = [(a, i[0]) for a, i in zip(account_ids, latest, strict=True) if i]
+        if not pairs:
+            return
+        async with self._r.pipeline(transaction=False) as p:
+            for _, i in pairs:
+                p.hgetall(keys.agreement(i))
+            raws = await p.execute()
+        for (account, _), raw in zip(pairs, raws, strict=True):
+            if raw and "doc" in raw:
+                found = AgreementRecord.from_hash(raw)
+                out.setdefault(account, {})["agreement"] = found
 
     async def settled(self, event_id: str) -> None:
         await self._r.zrem(keys.UNSETTLED, event_id)

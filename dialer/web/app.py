@@ -24,6 +24,7 @@ from dialer.store import Store
 from dialer.telephony.base import Telephony
 from dialer.web import (
     accounts,
+    agreements,
     auth,
     callbacks,
     campaigns,
@@ -65,6 +66,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     config.routes,  # /api/config
     prompts.routes,  # /api/prompts…
     debtor.routes,  # /a/{token} (and /pay/{token}): the debtor's page
+    agreements.routes,  # /api/agreements, offers, special offers
     sms_webhooks.routes,  # /webhooks/sms/{provider}
     payment_webhooks.routes,  # /webhooks/payments/{pix|asaas|signed}
 )

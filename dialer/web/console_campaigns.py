@@ -126,6 +126,8 @@ def progress(status: Mapping[str, Any], at: datetime) -> dict[str, Any]:
         "due_now": bool(due) and datetime.fromisoformat(str(due)) <= at,
         "recovered": status.get("recovered", "0.00"),
         "payments": int(status.get("payments", 0)),
+        "agreements": status.get("agreements")
+        or {"made": 0, "current": 0, "kept": 0, "broken": 0, "amount": "0.00", "paid": "0.00"},
         "recovered_by_step": recovered_by(c, "step"),
         "recovered_by_channel": recovered_by(c, "channel"),
     }
