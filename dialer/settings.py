@@ -244,7 +244,7 @@ class NegotiationSettings(_Model):
     offer_valid_days: int = Field(default=3, ge=1, le=30)  # an offer holds, and is first due, this long
     break_after_days: int = Field(default=10, ge=1, le=90)  # an installment unpaid this long breaks it
     reminder_days: tuple[int, ...] = (-3, 0)  # days from each installment's due date
-    special_offer_roles: tuple[Literal["supervisor", "admin"], ...] = ("admin",)
+    special_offer_roles: tuple[Literal["supervisor", "admin"], ...] = ("supervisor", "admin")
     bands: tuple[OfferBand, ...] = ()
     reminder_sms: dict[str, str] = {
         "pt-BR": "{name}, aqui é {contact_name}. Acesse {link} ou ligue {callback_number}. "

@@ -195,6 +195,8 @@ async def test_special_offers_through_the_api_only_for_the_roles_allowed_and_val
     from dialer.web.common import Services
 
     h, _ = world
+    negotiation = h.runtime.settings.negotiation.model_copy(update={"special_offer_roles": ("admin",)})
+    h.runtime.settings = h.runtime.settings.model_copy(update={"negotiation": negotiation})
     tokens = {"admin": "a" * 24, "supervisor": "s" * 24}
     services = Services(
         h.runtime, h.rig.store, None, None, auth.TokenBook.from_pairs(tokens), payments=h.payments

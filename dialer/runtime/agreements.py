@@ -84,6 +84,30 @@ def local_day(state: AccountState, now: datetime) -> date:
     return now.astimezone(zone_of(state)).date()
 
 
+async def offers_of(store: Store, settings: Any, state: AccountState, now: datetime) -> tuple[Offer, ...]:
+    """The offers of an open account today (its special offer first, when it has one)."""
+    if state.account.status is not AccountStatus.OPEN:
+        return ()
+    special = await store.special_offer(state.account.account_id)
+    return offers_for(state.account, local_day(state, now), settings.negotiation, settings.payments, special)
+
+
+async def record_special(
+    store: Store, account_id: str, special: Special | None, now: datetime, actor: str
+) -> None:
+    """Make (or, with None, withdraw) a special offer for one account, audited."""
+    await store.set_special_offer(account_id, special)
+    data: dict[str, Any] = {"account": account_id}
+    if special is not None:
+        data |= {
+            "discount_percent": str(special.discount_percent),
+            "installments": special.installments,
+            "until": special.until.isoformat() if special.until else "",
+        }
+    action = "special_offer" if special is not None else "special_offer_withdrawn"
+    await store.audit_agreement(now, actor, action, data)
+
+
 def sms_phone(state: AccountState) -> Phone | None:
     """The phone a summary goes to: the first that takes SMS (mobiles first)."""
     phones = sorted(state.phones, key=lambda p: p.phone_type.value != "mobile")
@@ -106,24 +130,10 @@ class Agreements:
         return await self.store.special_offer(account_id)
 
     async def offers(self, state: AccountState, now: datetime) -> tuple[Offer, ...]:
-        if state.account.status is not AccountStatus.OPEN:
-            return ()
-        special = await self.special_for(state.account.account_id)
-        return offers_for(
-            state.account, local_day(state, now), self.settings, self.runtime.settings.payments, special
-        )
+        return await offers_of(self.store, self.runtime.settings, state, now)
 
     async def make_special(self, account_id: str, special: Special | None, now: datetime, actor: str) -> None:
-        await self.store.set_special_offer(account_id, special)
-        data: dict[str, Any] = {"account": account_id}
-        if special is not None:
-            data |= {
-                "discount_percent": str(special.discount_percent),
-                "installments": special.installments,
-                "until": special.until.isoformat() if special.until else "",
-            }
-        action = "special_offer" if special is not None else "special_offer_withdrawn"
-        await self.store.audit_agreement(now, actor, action, data)
+        await record_special(self.store, account_id, special, now, actor)
 
     # ------------------------------------------------------------------ accepting
 
@@ -455,11 +465,13 @@ class Agreements:
             return 0
         scheduled = 0
         for i in record.offer.installments:
-            if random.random() >= ratio:
-                continue
+            if i.number > 1 and random.random() >= ratio:
+                continue  # this one is missed: the agreement breaks
             tx = txid(self.runtime.secret, record.agreement_id, money(i.amount_cents), i.due, i.number)
             due_at = datetime.combine(i.due, time(12), DEFAULT_ZONE)
             at = max(now + timedelta(hours=1), due_at + timedelta(hours=random.uniform(-72, 24)))
+            if i.number == 1:  # who accepts pays the first soon after
+                at = now + timedelta(hours=random.uniform(1, 24))
             await self.store.schedule_sandbox_payment(tx, at)
             scheduled += 1
         return scheduled

@@ -21,6 +21,7 @@ from aiohttp import web
 from dialer.errors import InputError
 from dialer.rules.charges import money
 from dialer.rules.offers import Special
+from dialer.runtime.agreements import offers_of, record_special
 from dialer.store.agreements import AgreementRecord, offer_doc
 from dialer.web.common import RouteTable, actor, json_body, now, principal, services
 
@@ -70,9 +71,7 @@ async def offers(request: web.Request) -> web.Response:
     (state,) = await s.store.load_accounts(request.match_info["name"], [request.match_info["account_id"]])
     if state is None:
         return web.json_response({"error": "no such account in that campaign"}, status=404)
-    if s.payments is None:
-        return web.json_response({"error": "payments are not running in this process"}, status=503)
-    found = await s.payments.agreements.offers(state, now(request))
+    found = await offers_of(s.store, s.runtime.settings, state, now(request))
     return web.json_response([offer_doc(o) for o in found])
 
 
@@ -141,12 +140,10 @@ async def make_special(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     s = services(request)
-    if s.payments is None:
-        return web.json_response({"error": "payments are not running in this process"}, status=503)
     body = await json_body(request)
     special = special_from(body, actor(request), s.runtime.settings.negotiation.max_interest_percent_month)
     account_id = request.match_info["account_id"]
-    await s.payments.agreements.make_special(account_id, special, now(request), actor(request))
+    await record_special(s.store, account_id, special, now(request), actor(request))
     return web.json_response({"account": account_id, "special_offer": "made"})
 
 
@@ -156,8 +153,6 @@ async def withdraw_special(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     s = services(request)
-    if s.payments is None:
-        return web.json_response({"error": "payments are not running in this process"}, status=503)
     account_id = request.match_info["account_id"]
-    await s.payments.agreements.make_special(account_id, None, now(request), actor(request))
+    await record_special(s.store, account_id, None, now(request), actor(request))
     return web.json_response({"account": account_id, "special_offer": "withdrawn"})
