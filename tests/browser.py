@@ -44,7 +44,15 @@ LANGUAGE = {"ana": "pt-BR", "sara": "pt-BR", "otto": "pt-BR"}
 class Console:
     """``python -m dialer serve`` on a free port, on a simulated clock, against ``redis_url``."""
 
-    def __init__(self, redis_url: str, data_dir: Path, *, clock_start: str, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        data_dir: Path,
+        *,
+        clock_start: str,
+        speed: float = 1.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER")}
@@ -55,6 +63,7 @@ class Console:
                 "DIALER_HTTP_HOST": "127.0.0.1",
                 "DIALER_HTTP_PORT": str(self.port),
                 "DIALER_PUBLIC_URL": self.base,
+                **(extra_env or {}),
             }
         )
         data_dir.mkdir(parents=True, exist_ok=True)

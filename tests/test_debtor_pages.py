@@ -76,7 +76,7 @@ async def test_the_page_shows_the_limited_message_only_until_the_factor(site):
     r = await client.get(f"/a/{token}")
     html = await r.text()
     assert r.status == 200 and "Pessoa A1" in html and "ano do seu nascimento" in html
-    assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] == "same-origin"
     assert "default-src 'self'" in r.headers["Content-Security-Policy"]
     assert_reveals_nothing(html, token)
     old = await client.get(f"/pay/{token}")  # the path links sent before use

@@ -57,7 +57,9 @@ MAX_FORM = 4096  # the forms here are a few fields
 
 HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the token is in the URL: never sent onwards
+    # the token is in the URL: never sent to another site (our own forms do send their
+    # Origin, which "no-referrer" would make "null")
+    "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex, nofollow",
 }
 
@@ -190,10 +192,11 @@ async def _open_session(request: web.Request, visit: Visit, response: web.Stream
 
 
 def _origin_ok(request: web.Request) -> bool:
-    """No ``Origin``/``Referer`` (our pages send no referrer) or ours."""
+    """``Origin`` (else ``Referer``) is ours, or absent (a client that sends neither: the
+    token, which only our page and a SameSite=Strict cookie carry, decides)."""
     sent = request.headers.get("Origin") or request.headers.get("Referer")
-    if not sent or sent == "null":
-        return sent != "null"
+    if not sent:
+        return True
     return auth.same_origin(request, services(request).runtime.settings.service.public_url)
 
 
