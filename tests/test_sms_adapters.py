@@ -83,13 +83,13 @@ async def case(request) -> AsyncIterator[Case]:
         await smsc.start()
 
         def stall() -> None:
-            smsc.submit_delay = 1.0
+            smsc.submit_delay = 4.0  # beyond the 1.5 s timeout, however busy the machine
 
         yield Case(
             name,
             lambda port: (
                 f"smpp://regua@127.0.0.1:{port}?password_env=SMPP_PW&system_type=COB&source=REGUA"
-                "&price=0.05&timeout=0.5&throttle_pause=2"
+                "&price=0.05&timeout=1.5&throttle_pause=2"
             ),
             smsc.port,
             lambda: smsc.statuses.append(0x58),
@@ -108,7 +108,7 @@ async def case(request) -> AsyncIterator[Case]:
         def url(port: str) -> str:
             return (
                 f"http://127.0.0.1:{port}/api/v1/sms?auth_env=GEN_TOKEN&auth_scheme=Bearer"
-                f"&id_path=data.message_id&body={quote(TEMPLATE)}&from=REGUA&price=0.05&timeout=0.5"
+                f"&id_path=data.message_id&body={quote(TEMPLATE)}&from=REGUA&price=0.05&timeout=1.5"
             )
 
         throttled = Fault(429, {"message": "slow down"}, retry_after="2")
@@ -119,7 +119,7 @@ async def case(request) -> AsyncIterator[Case]:
         def url(port: str) -> str:
             return (
                 f"twilio://{ACCOUNT}@?from=%2B15550001111&token_env=TW_TOKEN&api=http://127.0.0.1:{port}"
-                "&price=0.05&timeout=0.5&status_callback=https://regua.example/sms/twilio"
+                "&price=0.05&timeout=1.5&status_callback=https://regua.example/sms/twilio"
             )
 
         throttled = Fault(429, twilio_error(20429, "Too Many Requests", 429), retry_after="2")
@@ -129,7 +129,7 @@ async def case(request) -> AsyncIterator[Case]:
 
         def url(port: str) -> str:
             return (
-                f"zenvia://?from=regua&token_env=ZV_TOKEN&api=http://127.0.0.1:{port}&price=0.05&timeout=0.5"
+                f"zenvia://?from=regua&token_env=ZV_TOKEN&api=http://127.0.0.1:{port}&price=0.05&timeout=1.5"
             )
 
         throttled = Fault(429, {"code": "TOO_MANY_REQUESTS", "message": "Too many requests"}, retry_after="2")
@@ -141,7 +141,7 @@ async def case(request) -> AsyncIterator[Case]:
         server.port,
         lambda: server.fail_next(throttled),
         lambda: server.fail_next(trouble),
-        lambda: server.fail_next(Fault(200, {}, delay=1.0)),
+        lambda: server.fail_next(Fault(200, {}, delay=4.0)),  # beyond the 1.5 s timeout
         invalid,
         lambda: None,
     )
