@@ -333,7 +333,7 @@ class Payments:
             return
         account = state.account
         ratio = float(getattr(self.provider, "pay_ratio", 0.0))
-        if asked_link and random.random() < ratio * 0.6:
+        if asked_link and random.random() < min(1.0, ratio * 1.5):  # about half, by default
             offers = await self.agreements.offers(state, now)
             if offers:
                 accepted = await self.agreements.accept(
