@@ -243,3 +243,15 @@ async def test_special_offers_through_the_api_only_for_the_roles_allowed_and_val
         assert r.status == 200 and h.runtime.settings.negotiation.offer_valid_days == 5
     finally:
         await client.close()
+
+
+async def test_an_offer_accepted_on_a_call_after_the_account_was_paid_meanwhile_makes_nothing(world):
+    h, _ = world
+    read_before_the_call = await state_of(h)
+    offer = (await h.payments.agreements.offers(read_before_the_call, h.rig.clock.now()))[0]
+    await h.rig.store.set_account_status("A1", AccountStatus.PAID, h.rig.clock.now(), "payments:pix")
+    made = await h.payments.agreements.accept_on_call(
+        "c1", read_before_the_call, offer.offer_id, h.rig.clock.now(), read_before_the_call.phones[0], "c1:x"
+    )
+    assert made is None and await h.rig.store.current_agreements(["A1"]) == {}
+    assert not [c for c in await h.rig.store.account_charges("A1") if c.agreement]

@@ -150,6 +150,11 @@ class Agreements:
     ) -> Accepted:
         """Accept offer ``offer_id`` for the account (``phone``: the one the debtor verified
         on, on a call: the summary may say the terms there)."""
+        # as it is now (a call ends minutes after its account was read: paid meanwhile?)
+        (fresh,) = await self.store.load_accounts(campaign, [state.account.account_id])
+        if fresh is None:
+            raise OfferRefused("not_open", f"account {state.account.account_id} is no longer in {campaign}")
+        state = fresh
         account = state.account
         if account.status not in (AccountStatus.OPEN, AccountStatus.AGREEMENT):
             raise OfferRefused(
