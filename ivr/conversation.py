@@ -78,7 +78,10 @@ def offer_words(offer: Offer, currency: str, language: str) -> str:
     pt = language.startswith("pt")
     if offer.count == 1:
         return f"à vista, {amount}, até {due}" if pt else f"{amount} in one payment, by {due}"
-    each = money_words(money(offer.installments[-1].amount_cents), currency, language)
+    # the installments after the down payment are equal to the cent but for the first ones
+    each = money_words(
+        money(offer.installments[1 if offer.down_payment_cents else 0].amount_cents), currency, language
+    )
     if offer.down_payment_cents:
         rest = offer.count - 1
         if pt:

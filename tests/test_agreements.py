@@ -255,3 +255,45 @@ async def test_an_offer_accepted_on_a_call_after_the_account_was_paid_meanwhile_
     )
     assert made is None and await h.rig.store.current_agreements(["A1"]) == {}
     assert not [c for c in await h.rig.store.account_charges("A1") if c.agreement]
+
+
+async def test_after_a_break_the_money_paid_counts_offers_are_on_the_balance_and_paying_it_closes(world):
+    h, worker = world
+    agreements = h.payments.agreements
+    h.rig.clock.advance(seconds=3 * 3600)
+    state = await state_of(h)
+    plan = next(o for o in await agreements.offers(state, h.rig.clock.now()) if o.count == 3)
+    accepted = await agreements.accept("c1", state, plan.offer_id, h.rig.clock.now(), via="page", actor="t")
+    charges = await installment_charges(h)
+    assert all(c.request["valid_after_due_days"] == 10 for c in charges)  # payable until it would break
+    await pay(h, charges[0], "i1")
+    h.rig.clock.advance(seconds=(3 + 10) * 86400)  # installment 1 paid; the first due +10 days passes
+    h.rig.clock.advance(seconds=31 * 86400)  # installment 2 unpaid 10 days after its due date
+    done = await agreements.review_due(h.rig.clock.now())
+    assert done.broken == 1 and (await state_of(h)).account.status is AccountStatus.OPEN
+    state = await state_of(h)
+    offers = await agreements.offers(state, h.rig.clock.now())
+    first = plan.installments[0].amount_cents
+    assert offers and all(o.principal_cents == 50000 - first for o in offers)  # on the balance
+    # the broken agreement's second installment is paid late after all, then the third
+    await pay(h, charges[1], "i2")
+    assert (await state_of(h)).account.status is AccountStatus.OPEN
+    await pay(h, charges[2], "i3")
+    assert (await state_of(h)).account.status is AccountStatus.PAID  # paid in full, though late
+    record = await h.rig.store.agreement(accepted.agreement.agreement_id)
+    assert record.status is AgreementStatus.BROKEN and record.paid == {1, 2, 3}
+
+
+async def test_a_person_who_changes_an_account_in_agreement_ends_the_agreement(world):
+    from dialer.runtime import operations
+
+    h, _ = world
+    state = await state_of(h)
+    offer = (await h.payments.agreements.offers(state, h.rig.clock.now()))[1]
+    await h.payments.agreements.accept("c1", state, offer.offer_id, h.rig.clock.now(), via="page", actor="t")
+    await operations.set_account_status(
+        h.rig.store, "A1", AccountStatus.DISPUTED, h.rig.clock.now(), "user:sara", note="contests the debt"
+    )
+    assert await h.rig.store.current_agreements(["A1"]) == {}
+    audit = [e for e in await h.rig.store.global_audit() if e["kind"] == "agreement_broken"]
+    assert audit and "disputed by user:sara" in audit[0]["data"]["why"]

@@ -275,3 +275,48 @@ async def test_bodies_are_bounded_before_they_are_read(site):
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status in (403, 413)
+
+
+async def test_guesses_sent_at_once_are_counted_before_any_is_compared(site):
+    h, client = site
+    await register(h)
+    token = link(h)
+    html = await (await client.get(f"/a/{token}")).text()
+    csrf = csrf_of(html)
+    guesses = [str(1940 + i) for i in range(12)]  # twelve at once (none right)
+    answers = await asyncio.gather(
+        *(
+            client.post(f"/a/{token}/verify", data={"csrf": csrf, "factor": g}, allow_redirects=False)
+            for g in guesses
+        )
+    )
+    compared = [r for r in answers if r.status == 200]
+    assert len(compared) <= h.runtime.settings.negotiation.link_max_failures
+    assert all(r.status in (200, 423) for r in answers)
+    right = await client.post(
+        f"/a/{token}/verify", data={"csrf": csrf, "factor": "1980"}, allow_redirects=False
+    )
+    assert right.status == 423  # the right answer now opens nothing on this link
+
+
+async def test_a_form_with_any_bytes_is_refused_not_a_crash(site, caplog):
+    h, client = site
+    await register(h)
+    token = link(h)
+    await client.get(f"/a/{token}")
+    for body in ("csrf=%C3%A9&factor=1980", "csrf=%FF%FE&factor=%00", "csrf=" + "é" * 50):
+        r = await client.post(
+            f"/a/{token}/verify",
+            data=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status == 403, body
+    assert token not in caplog.text
+
+
+def test_logs_never_show_a_link_token():
+    from dialer.web.app import safe_path
+
+    assert safe_path("/a/abc.def.ghi/verify") == "/a/…/verify"
+    assert safe_path("/pay/abc.def.ghi") == "/pay/…"
+    assert safe_path("/api/campaigns") == "/api/campaigns"

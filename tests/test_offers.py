@@ -143,15 +143,20 @@ def test_a_special_offer_comes_first_and_expires():
     assert offers[0].discount_cents == (48000 + 960 + 848) * 40 // 100
     later = offers_for(account(), TODAY + timedelta(days=2), NEG, PAY, special)
     assert all(o.kind is not OfferKind.SPECIAL for o in later)
+    # quoted while it held, accepted after its last day: refused
+    assert (
+        find_offer(account(), offers[0].offer_id, TODAY + timedelta(days=1), NEG, PAY, special) == offers[0]
+    )
+    assert find_offer(account(), offers[0].offer_id, TODAY + timedelta(days=2), NEG, PAY, special) is None
 
 
 def test_an_offer_holds_for_its_days_and_no_longer():
     offer = offers_for(account(), TODAY, NEG, PAY)[2]
-    for back in range(NEG.offer_valid_days):
-        assert find_offer(account(), offer.offer_id, TODAY + timedelta(days=back), NEG, PAY) == offer
-    assert (
-        find_offer(account(), offer.offer_id, TODAY + timedelta(days=NEG.offer_valid_days), NEG, PAY) is None
-    )
+    for later in range(NEG.offer_valid_days + 1):  # through the day of its first payment
+        assert find_offer(account(), offer.offer_id, TODAY + timedelta(days=later), NEG, PAY) == offer
+    assert offer.valid_until == TODAY + timedelta(days=NEG.offer_valid_days)
+    too_late = TODAY + timedelta(days=NEG.offer_valid_days + 1)
+    assert find_offer(account(), offer.offer_id, too_late, NEG, PAY) is None
     assert find_offer(account(), "c" + "0" * 15, TODAY, NEG, PAY) is None
     assert find_offer(account(), "", TODAY, NEG, PAY) is None
     assert find_offer(account("481.00"), offer.offer_id, TODAY, NEG, PAY) is None  # another debt

@@ -53,7 +53,7 @@ def _percent(text: str, name: str, high: Decimal) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise InputError(f"--{name}: {text!r} is not a number") from None
-    if not Decimal(0) <= value < high:
+    if not value.is_finite() or not Decimal(0) <= value < high:
         raise InputError(f"--{name}: {value} must be at least 0 and below {high}")
     return value
 

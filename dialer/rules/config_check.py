@@ -14,7 +14,7 @@ from typing import Any
 from dialer.domain import Channel
 from dialer.errors import ConfigError
 from dialer.rules import calling_hours
-from dialer.rules.disclosure import fold, limited_problems
+from dialer.rules.disclosure import Level, fold, level_problems, limited_problems
 from dialer.rules.documents import cnpj_valid, normalise_document
 from dialer.settings import Settings
 
@@ -93,6 +93,23 @@ def check_settings(
             problems = limited_problems(text, (*settings.company.collection_names, settings.company.name))
             if problems:
                 fail((*place, lang), "; ".join(problems))
+    texts = (*settings.limited_message.sms.values(), *settings.negotiation.reminder_sms.values())
+    if any("{link}" in t for t in texts):  # the link is in a limited SMS: its address must be limited too
+        for place, url in (
+            (
+                ("company", "payment_url_template"),
+                settings.company.payment_url_template.replace("{token}", ""),
+            ),
+            (("service", "public_url"), settings.service.public_url),
+        ):
+            problems = level_problems(
+                url.replace("/", " / ").replace(".", " . ").replace("{", "").replace("}", ""),
+                Level.LIMITED,
+                (*settings.company.collection_names, settings.company.name),
+                what="address",
+            )
+            if url and problems:
+                fail(place, "goes in a limited SMS ({link}) and " + "; ".join(problems))
     if settings.company.cnpj and not cnpj_valid(normalise_document(settings.company.cnpj)):
         fail(("company", "cnpj"), f"{settings.company.cnpj!r} is not a valid CNPJ (check digits)")
     if settings.negotiation.bands and not settings.company.cnpj and settings.negotiation.enabled:

@@ -290,11 +290,19 @@ def find_offer(
     """The offer ``offer_id`` if it was quoted on a day it still holds (today included)."""
     if not offer_id or len(offer_id) > 32:
         return None
-    for back in range(negotiation.offer_valid_days):
+    for back in range(negotiation.offer_valid_days + 1):  # its last day included
         day = today - timedelta(days=back)
         for offer in offers_for(account, day, negotiation, payments, special):
-            if offer.offer_id == offer_id and today <= offer.valid_until:
-                return offer
+            if offer.offer_id != offer_id or today > offer.valid_until:
+                continue
+            if (
+                offer.kind is OfferKind.SPECIAL
+                and special is not None
+                and special.until
+                and today > special.until
+            ):
+                return None  # a special offer is accepted by its own last day
+            return offer
     return None
 
 

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from dialer.domain import Account, AccountStatus, Channel, Contact, Phone
 from dialer.errors import InputError, StoreError
 from dialer.formats import payment_links as pl
 from dialer.rules.agreements import AgreementStatus, agreement_id, review
-from dialer.rules.charges import ChargeStatus, money, txid
+from dialer.rules.charges import ChargeStatus, cents, money, txid
 from dialer.rules.messages import render_limited
 from dialer.rules.offers import Offer, Special, find_offer, offers_for
 from dialer.rules.planning import local_zone
@@ -84,12 +84,35 @@ def local_day(state: AccountState, now: datetime) -> date:
     return now.astimezone(zone_of(state)).date()
 
 
+async def paid_cents(store: Store, account: Account) -> int:
+    """What the debtor has paid of this debt so far: on its whole-debt charge, and on the
+    installments of agreements that ended without closing it (a broken one's money counts)."""
+    paid = 0
+    charge = await store.current_charge(account.account_id)
+    if charge is not None and charge.amount == account.amount:
+        paid += max(0, charge.paid_cents - charge.refunded_cents)
+    for record in await store.account_agreements(account.account_id):
+        if record.status is not AgreementStatus.CURRENT:
+            paid += record.paid_cents
+    return paid
+
+
+async def balanced(store: Store, account: Account) -> Account:
+    """The account as offers see it: its amount the balance still owed."""
+    paid = await paid_cents(store, account)
+    if paid <= 0:
+        return account
+    return replace(account, amount=money(max(0, cents(account.amount) - paid)))
+
+
 async def offers_of(store: Store, settings: Any, state: AccountState, now: datetime) -> tuple[Offer, ...]:
-    """The offers of an open account today (its special offer first, when it has one)."""
+    """The offers of an open account today, on the balance still owed (its special offer
+    first, when it has one)."""
     if state.account.status is not AccountStatus.OPEN:
         return ()
-    special = await store.special_offer(state.account.account_id)
-    return offers_for(state.account, local_day(state, now), settings.negotiation, settings.payments, special)
+    account = await balanced(store, state.account)
+    special = await store.special_offer(account.account_id)
+    return offers_for(account, local_day(state, now), settings.negotiation, settings.payments, special)
 
 
 async def record_special(
@@ -162,7 +185,8 @@ class Agreements:
             )
         today = local_day(state, now)
         special = await self.special_for(account.account_id)
-        offer = find_offer(account, offer_id, today, self.settings, self.runtime.settings.payments, special)
+        owed = await balanced(self.store, account)  # the offers were made on the balance
+        offer = find_offer(owed, offer_id, today, self.settings, self.runtime.settings.payments, special)
         aid = agreement_id(account.account_id, offer_id)
         if offer is None:
             existing = await self.store.agreement(aid)
@@ -234,6 +258,8 @@ class Agreements:
             amount = money(i.amount_cents)
             tx = txid(self.runtime.secret, record.agreement_id, amount, i.due, i.number)
             request = dict(base.request)
+            # payable until the agreement would break for it, not a month longer
+            request["valid_after_due_days"] = self.settings.break_after_days
             request["description"] = f"{request.get('description', '')} {i.number}/{record.offer.count}"[:140]
             records.append(
                 ChargeRecord(
@@ -363,6 +389,9 @@ class Agreements:
     async def _settle(self, record: AgreementRecord, now: datetime) -> None:
         standing = review(record.offer, record.paid, date.max, self.settings.break_after_days)
         names = (await self.store.holding_many([record.account_id])).get(record.account_id, [])
+        if record.status is AgreementStatus.BROKEN:  # paid after the break: it counts to the debt
+            await self._paid_after_break(record, now, names)
+            return
         if standing.status is AgreementStatus.KEPT and record.status is AgreementStatus.CURRENT:
             await self._end(record, AgreementStatus.KEPT, now, names, "every installment paid")
         elif standing.status is not AgreementStatus.KEPT and record.status is AgreementStatus.KEPT:
@@ -384,6 +413,26 @@ class Agreements:
                     "agreements",
                     campaigns=names,
                 )
+
+    async def _paid_after_break(self, record: AgreementRecord, now: datetime, names: list[str]) -> None:
+        states = await self.store.load_accounts(record.campaign, [record.account_id])
+        state = states[0] if states else None
+        if state is None or state.account.status is not AccountStatus.OPEN:
+            return
+        if await paid_cents(self.store, state.account) >= cents(state.account.amount):
+            await self.store.set_statuses(
+                [
+                    StatusChange(
+                        record.account_id,
+                        AccountStatus.PAID,
+                        f"paid in full through agreement {record.agreement_id} after it broke",
+                        frozenset({AccountStatus.OPEN}),
+                    )
+                ],
+                now,
+                "agreements",
+                campaigns=names,
+            )
 
     async def _end(
         self, record: AgreementRecord, status: AgreementStatus, now: datetime, names: list[str], why: str
@@ -422,11 +471,18 @@ class Agreements:
         for aid in await self.store.agreements_to_review(now):
             record = await self.store.agreement(aid)
             if record is None or record.status is not AgreementStatus.CURRENT:
+                await self.store.drop_review(aid)  # ended meanwhile: nothing to look at
                 continue
             out.looked += 1
-            (state,) = await self.store.load_accounts(record.campaign, [record.account_id])
             names = (await self.store.holding_many([record.account_id])).get(record.account_id, [])
-            if state is None:
+            state = None
+            for name in [record.campaign, *names]:  # where the account is now
+                (state,) = await self.store.load_accounts(name, [record.account_id])
+                if state is not None:
+                    break
+            if state is None:  # the account is gone from every campaign: nothing to keep
+                await self._end(record, AgreementStatus.BROKEN, now, names, "the account was removed")
+                await self.store.drop_review(aid)
                 continue
             if state.account.status is AccountStatus.PAID:  # the whole debt was paid some other way
                 if await self._end(record, AgreementStatus.KEPT, now, names, "the debt was paid"):
@@ -462,6 +518,25 @@ class Agreements:
                 await asyncio.wait_for(stop.wait(), every_s)
 
     # ------------------------------------------------------------------ SANDBOX
+
+    async def sandbox_accepts(self, campaign: str, state: AccountState, now: datetime) -> bool:
+        """SANDBOX: the debtor opens the link and accepts one of the offers (then pays)."""
+        offers = await self.offers(state, now)
+        if not offers:
+            return False
+        try:
+            accepted = await self.accept(
+                campaign,
+                state,
+                random.choice(offers).offer_id,
+                now,
+                via="page",
+                actor="debtor-page (SANDBOX)",
+            )
+        except OfferRefused:
+            return False
+        await self.sandbox_pays(accepted.agreement, now, 0.85)
+        return True
 
     async def sandbox_pays(self, record: AgreementRecord, now: datetime, ratio: float) -> int:
         """SANDBOX: a debtor who accepted pays each installment (but now and then one) on a

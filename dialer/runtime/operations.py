@@ -29,6 +29,7 @@ import tomli_w
 from dialer.domain import AccountStatus, Channel, Suppression, SuppressionReason
 from dialer.errors import InputError, SmsError
 from dialer.formats.config_file import load_settings
+from dialer.rules.agreements import AgreementStatus
 from dialer.rules.audit import suppression_event
 from dialer.rules.local_time import number_country
 from dialer.settings import Settings
@@ -124,8 +125,26 @@ async def set_account_status(
     campaign: str | None = None,
 ) -> list[dict[str, Any]]:
     """Paid, disputed, closed or open again, in every campaign holding the account (or one):
-    at once (a worker's pending claim goes stale), audited. One entry per campaign holding it."""
-    return await store.set_account_status(account_id, status, now, actor, note=note, campaign=campaign)
+    at once (a worker's pending claim goes stale), audited. One entry per campaign holding it.
+    A person who changes an account in agreement ends its agreement (audited): the régua, or
+    nothing, takes over from it."""
+    changes = await store.set_account_status(account_id, status, now, actor, note=note, campaign=campaign)
+    current = (await store.current_agreements([account_id])).get(account_id)
+    if current is not None and any(
+        c.get("changed") and c.get("from") is AccountStatus.AGREEMENT for c in changes
+    ):
+        await store.end_agreement(
+            current,
+            AgreementStatus.BROKEN,
+            now,
+            {
+                "agreement": current.agreement_id,
+                "account": account_id,
+                "why": f"status set to {status.value} by {actor}",
+            },
+            actor,
+        )
+    return changes
 
 
 async def sms_reply(

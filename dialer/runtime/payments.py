@@ -333,19 +333,9 @@ class Payments:
             return
         account = state.account
         ratio = float(getattr(self.provider, "pay_ratio", 0.0))
-        if asked_link and random.random() < min(1.0, ratio * 1.5):  # about half, by default
-            offers = await self.agreements.offers(state, now)
-            if offers:
-                accepted = await self.agreements.accept(
-                    campaign,
-                    state,
-                    random.choice(offers).offer_id,
-                    now,
-                    via="page",
-                    actor="debtor-page (SANDBOX)",
-                )
-                await self.agreements.sandbox_pays(accepted.agreement, now, 0.85)
-                return
+        accepts = asked_link and random.random() < min(1.0, ratio * 1.5)  # about half, by default
+        if accepts and await self.agreements.sandbox_accepts(campaign, state, now):
+            return
         if random.random() >= ratio * (1.0 if asked_link else 0.4):
             return
         record = await self.store.current_charge(account.account_id)

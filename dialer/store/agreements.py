@@ -243,6 +243,9 @@ class AgreementStore(StoreBase):
     async def review_agreement_at(self, agreement_id: str, at: datetime) -> None:
         await self._r.zadd(keys.AGREEMENT_REVIEW, {agreement_id: to_ms(at)}, xx=True)
 
+    async def drop_review(self, agreement_id: str) -> None:
+        await self._r.zrem(keys.AGREEMENT_REVIEW, agreement_id)
+
     async def agreements_to_review(self, now: datetime, count: int = 200) -> list[str]:
         return list(
             await self._r.zrangebyscore(keys.AGREEMENT_REVIEW, "-inf", to_ms(now), start=0, num=count)

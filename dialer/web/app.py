@@ -10,6 +10,7 @@ traceback, a token or a debtor's data.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import time
 import uuid
@@ -153,10 +154,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response({"error": _short(str(exc))}, status=503)
     except Exception:
         incident = uuid.uuid4().hex[:8]
-        log.exception("request %s %s failed (incident %s)", request.method, request.path, incident)
+        log.exception("request %s %s failed (incident %s)", request.method, safe_path(request.path), incident)
         return web.json_response(
             {"error": f"internal error; the service log has the details (incident {incident})"}, status=500
         )
+
+
+_TOKEN_PATH = re.compile(r"^/(a|pay)/[^/]+")
+
+
+def safe_path(path: str) -> str:
+    """A path as logs may show it: a debtor link's token replaced (it opens a page)."""
+    return _TOKEN_PATH.sub(r"/\1/…", path)
 
 
 def _short(text: str, limit: int = 600) -> str:

@@ -44,7 +44,7 @@ from dialer.formats.pix import brcode
 from dialer.rules.charges import ChargeStatus, money
 from dialer.rules.local_time import locate
 from dialer.rules.messages import LANGUAGE_BY_PACK
-from dialer.runtime.agreements import OfferRefused, local_day
+from dialer.runtime.agreements import OfferRefused, local_day, paid_cents
 from dialer.store.values import AccountState
 from dialer.web import auth, i18n
 from dialer.web.common import RouteTable, services
@@ -205,7 +205,12 @@ async def _form(request: web.Request) -> dict[str, str] | None:
         return None
     if request.content_type != "application/x-www-form-urlencoded":
         return None
-    raw = await request.content.read(MAX_FORM + 1)
+    raw = b""
+    while len(raw) <= MAX_FORM:  # the whole body, however it arrives, never more than the cap
+        chunk = await request.content.read(MAX_FORM + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > MAX_FORM:
         return None
     try:
@@ -233,7 +238,11 @@ async def landing(request: web.Request) -> web.StreamResponse:
     if await _session(request, visit) is not None:
         raise web.HTTPSeeOther(f"{here}/account")
     now = s.runtime.clock.now()
-    if visit.token.verified_until is not None and now < visit.token.verified_until:
+    if (
+        visit.token.verified_until is not None
+        and now < visit.token.verified_until
+        and not await s.store.link_locked(visit.token.nonce)
+    ):
         # sent just after the debtor verified on a call: no second factor for these minutes
         response = web.HTTPSeeOther(f"{here}/account")
         await _open_session(request, visit, response, "call")
@@ -288,7 +297,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
     cookie = request.cookies.get(PRE_CSRF_COOKIE, "")
     if form is None:
         return _refused(request, visit, "form")
-    if not cookie or not hmac.compare_digest(cookie, form.get("csrf", "")) or not _origin_ok(request):
+    if not cookie or not _same(cookie, form.get("csrf", "")) or not _origin_ok(request):
         return _refused(request, visit, "csrf")
     settings = s.runtime.settings.negotiation
     now = s.runtime.clock.now()
@@ -296,33 +305,36 @@ async def verify(request: web.Request) -> web.StreamResponse:
     account = visit.state.account
     if await s.store.link_locked(nonce):
         return await _verify_page(request, visit)
-    _, by_address = await s.store.link_failures_of(nonce, address)
-    if by_address >= settings.address_max_failures:
+    # every attempt is counted before the answer is looked at (one atomic INCR each): guesses
+    # sent at once get distinct counts, and only the first link_max_failures are compared
+    window = max(60, int((visit.token.expires - now).total_seconds()))
+    by_link, by_address = await s.store.link_failure(nonce, address, window)
+    if by_address > settings.address_max_failures:
         return _render(request, "debtor_message.html", visit.language, 429, kind="slow", name=account.name)
+    if by_link > settings.link_max_failures:
+        return await _verify_page(request, visit)
     factor = _factor(visit.state)
-    answer = "".join(c for c in form.get("factor", "") if c.isdigit())[:8]
+    answer = "".join(c for c in form.get("factor", "") if c.isascii() and c.isdigit())[:8]
     hasher = make_hasher(s.runtime.secret)
     stored = account.verify_birth_year_hash if factor == "birth_year" else account.verify_digits_hash
-    if (
-        factor
-        and answer
-        and stored
-        and hmac.compare_digest(hasher(account.account_id, factor, answer), stored)
-    ):
+    if factor and answer and stored and _same(hasher(account.account_id, factor, answer), stored):
         response = web.HTTPSeeOther(f"/a/{visit.raw}/account")
         await _open_session(request, visit, response, "factor")
         await s.store.audit_agreement(
             now, "debtor-page", "debtor_verified", {"account": account.account_id, "via": "factor"}
         )
         raise response
-    window = max(60, int((visit.token.expires - now).total_seconds()))
-    by_link, by_address = await s.store.link_failure(nonce, address, window)
     if by_link >= settings.link_max_failures:
         await s.store.lock_link(nonce, window)
         await s.store.audit_agreement(
             now, "debtor-page", "debtor_link_locked", {"account": account.account_id, "failures": by_link}
         )
     return await _verify_page(request, visit, failed=True)
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two texts (any characters: a form may send anything)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 # ---------------------------------------------------------------- after it
@@ -385,9 +397,8 @@ async def _account(
                 )
     elif account.status is AccountStatus.OPEN:
         charge = await s.store.current_charge(account.account_id)
-        owed = account.amount
-        if charge is not None and charge.amount == account.amount:
-            owed = money(max(0, charge.amount_cents - (charge.paid_cents - charge.refunded_cents)))
+        # what is still owed: less what came in on the charge and on broken agreements
+        owed = money(max(0, int(account.amount * 100) - await paid_cents(s.store, account)))
         context["owed"] = fmt(int(owed * 100))
         context["paid_before"] = fmt(int((account.amount - owed) * 100)) if owed != account.amount else ""
         context["due"] = day(account.due_date)
@@ -401,7 +412,9 @@ async def _account(
     return _render(request, "debtor_account.html", language, status, **context)
 
 
-def _payment(s: Any, account: Any, amount_cents: int, charge: Any, reference: str) -> dict[str, str]:
+def _payment(
+    s: Any, account: Any, amount_cents: int, charge: Any, reference: str, *, debt_boleto: bool = True
+) -> dict[str, str]:
     """How to pay ``amount_cents`` now: the charge's own dynamic code, else a static Pix code."""
     company = s.runtime.settings.company
     code = ""
@@ -415,7 +428,11 @@ def _payment(s: Any, account: Any, amount_cents: int, charge: Any, reference: st
             company.pix_merchant_city or "BRASIL",
             txid=reference[:25],
         )
-    boleto = (charge.boleto_line if charge is not None else "") or account.boleto_line or ""
+    boleto = (
+        (charge.boleto_line if charge is not None else "")
+        or (account.boleto_line if debt_boleto else "")
+        or ""
+    )
     return {"pix": code, "boleto": _format_boleto(boleto) if boleto else ""}
 
 
@@ -435,7 +452,7 @@ async def _checked(request: web.Request) -> tuple[Visit, dict[str, Any], dict[st
     form = await _form(request)
     if form is None:
         return _refused(request, visit, "form")
-    if not hmac.compare_digest(str(session.get("csrf", "")), form.get("csrf", "")) or not _origin_ok(request):
+    if not _same(str(session.get("csrf", "")), form.get("csrf", "")) or not _origin_ok(request):
         return _refused(request, visit, "csrf")
     return visit, session, form
 
