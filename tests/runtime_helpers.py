@@ -45,7 +45,8 @@ class Rig:
     raw: Any  # a raw client: tests read what the store wrote
 
     async def close(self) -> None:
-        await self.raw.aclose()
+        if self.raw is not self.store._r:
+            await self.raw.aclose()
         await self.store.close()
 
     def worker(self, name: str = "w1", **config: object) -> Worker:
@@ -107,7 +108,8 @@ async def make_rig(url: str, settings: Settings, start: datetime) -> Rig:
         clock=clock,
         telephony=SandboxTelephony(clock, realtime=False),
         sms=SandboxSms(store, clock),
-        raw=aioredis.from_url(url, decode_responses=True),
+        # a raw client of the same topology (one server, Sentinel's primary, a cluster)
+        raw=aioredis.from_url(url, decode_responses=True) if url.startswith("redis://") else store._r,
         # the clock jumps: a scheduler with nothing due naps a fifth of a second, not 5 s
         scheduler=Scheduler(store, clock, max_backlog=100_000, max_sleep_s=0.2),
     )

@@ -108,8 +108,16 @@ class StoreBase:
         self._agreement_create = register(scripts.AGREEMENT_CREATE)
         self._agreement_end = register(scripts.AGREEMENT_END)
         self._agreement_reopen = register(scripts.AGREEMENT_REOPEN)
+        self._also_close: list[Any] = []  # clients the store opened besides its own (Sentinel's)
+        self.wait_replicas = 0  # claims acknowledged by this many replicas before a call (WAIT)
+        self.wait_timeout_ms = 1000
+        self._replicas_known, self._replicas_at = 0, 0.0
         # the worker's XREADGROUP replies are read as Redis sends them (no dict per entry)
-        self._raw_streams: Any = aioredis.Redis(connection_pool=client.connection_pool)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            self._raw_streams: Any = aioredis.Redis(connection_pool=pool)
+        else:  # a cluster client routes by key: the same client, the same reply shape
+            self._raw_streams = client
         self._raw_streams.set_response_callback("XREADGROUP", _as_sent)
 
 

@@ -20,9 +20,13 @@ client.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import DataError
 
 from dialer.errors import StoreError, StoreUnavailable
@@ -67,22 +71,15 @@ class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, 
 
     @classmethod
     async def connect(cls, url: str, *, check: bool = True) -> Store:
-        # a blocking pool: concurrent batches wait for a connection instead of failing
-        extra: dict[str, Any] = {}
-        if url.startswith("redis://") and _HiredisConnection is not None:
-            extra["connection_class"] = _HiredisConnection
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            health_check_interval=15,
-            max_connections=64,
-            timeout=30,
-            **extra,
-        )
-        client = aioredis.Redis(connection_pool=pool)
+        """``redis://`` (one server), ``redis+sentinel://h:p,h:p/<master>`` (the primary
+        Sentinel names, found again after a failover) or ``redis+cluster://h:p,h:p``."""
+        topology = parse_url(url)
+        client = _client_for(topology)
         store = cls(client)
+        manager: Any = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+        store._also_close = list(manager.sentinels) if manager is not None else []
         store.url = url
+        store.wait_replicas, store.wait_timeout_ms = topology.wait_replicas, topology.wait_timeout_ms
         if check:
             try:
                 await client.ping()
@@ -96,7 +93,11 @@ class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, 
 
     async def close(self) -> None:
         await self._r.aclose()
-        await self._r.connection_pool.disconnect()
+        pool = getattr(self._r, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect()
+        for other in getattr(self, "_also_close", ()):  # Sentinel's own connections
+            await other.aclose()
 
     async def ping(self) -> bool:
         try:
@@ -127,3 +128,93 @@ class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, 
                 "keep (e.g. RENAME the old one over the new one with redis-cli) and start again."
             )
         return renamed
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Where Redis is: one server, a Sentinel-watched primary, or a cluster."""
+
+    kind: str  # single | sentinel | cluster
+    url: str
+    hosts: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+    password: str | None = None
+    db: int = 0
+    # a claim that guards against a second call is acknowledged by this many replicas
+    # (WAIT) before the call is placed: a failover cannot lose it
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 1000
+
+
+def _hosts(netloc: str, default_port: int) -> tuple[tuple[str, int], ...]:
+    out = []
+    for part in netloc.split(","):
+        host, _, port = part.strip().rpartition(":") if ":" in part else (part.strip(), "", "")
+        try:
+            out.append((host or "127.0.0.1", int(port) if port else default_port))
+        except ValueError:
+            raise StoreError(f"{part!r} is not host:port") from None
+    if not out:
+        raise StoreError("no host in the Redis URL")
+    return tuple(out)
+
+
+def parse_url(url: str) -> Topology:
+    """``REDIS_URL`` read: the scheme says the topology; ``?wait_replicas=N&wait_timeout_ms=T``
+    makes claims durable (default 1 replica for Sentinel, none otherwise)."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    netloc = parts.netloc.rpartition("@")[2]
+    password = unquote(parts.password) if parts.password else None
+    if password is None and parts.netloc.count("@") and ":" in parts.netloc.rpartition("@")[0]:
+        password = unquote(parts.netloc.rpartition("@")[0].split(":", 1)[1])
+    try:
+        wait_ms = int(query.get("wait_timeout_ms", "1000"))
+        db = int(query.get("db", "0"))
+        match parts.scheme:
+            case "redis+sentinel":
+                replicas = int(query.get("wait_replicas", "1"))
+                master = parts.path.strip("/") or "mymaster"
+                return Topology(
+                    "sentinel", url, _hosts(netloc, 26379), master, password, db, replicas, wait_ms
+                )
+            case "redis+cluster":
+                replicas = int(query.get("wait_replicas", "0"))
+                return Topology("cluster", url, _hosts(netloc, 6379), "", password, 0, replicas, wait_ms)
+            case "redis" | "rediss" | "unix":
+                return Topology(
+                    "single", url, wait_replicas=int(query.get("wait_replicas", "0")), wait_timeout_ms=wait_ms
+                )
+    except ValueError:
+        raise StoreError(f"{safe_url(url)}: wait_replicas, wait_timeout_ms and db are numbers") from None
+    raise StoreError(
+        f"{safe_url(url)}: use redis://, redis+sentinel://host:port,…/<master> or redis+cluster://host:port,…"
+    )
+
+
+def _client_for(t: Topology) -> Any:
+    common: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 15,
+    }
+    match t.kind:
+        case "sentinel":
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                list(t.hosts),
+                sentinel_kwargs={"socket_timeout": 2, "socket_connect_timeout": 2},
+                password=t.password,
+                db=t.db,
+                socket_timeout=10,
+                **common,
+            )
+            return sentinel.master_for(t.master, password=t.password, db=t.db, socket_timeout=10, **common)
+        case "cluster":
+            nodes = [ClusterNode(h, p) for h, p in t.hosts]
+            return RedisCluster(startup_nodes=nodes, password=t.password, **common)
+    # a blocking pool: concurrent batches wait for a connection instead of failing
+    extra: dict[str, Any] = {}
+    if t.url.startswith("redis://") and _HiredisConnection is not None:
+        extra["connection_class"] = _HiredisConnection
+    pool = aioredis.BlockingConnectionPool.from_url(t.url, max_connections=64, timeout=30, **common, **extra)
+    return aioredis.Redis(connection_pool=pool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from dialer.domain import Attempt, Channel
+from dialer.errors import StoreUnavailable
 from dialer.store import keys
 from dialer.store.base import StoreBase
 from dialer.store.codec import (
@@ -111,7 +113,11 @@ class WorkStore(StoreBase):
         args: list[Any] = [to_ms(now), lock_ms]
         for attempt, hv in claims:
             args += [attempt.attempt_id, str(hv), pack_attempt(attempt)]
-        replies = await self._claim(keys=[k.account(a.account_id) for a, _ in claims], args=args)
+        keys_ = [k.account(a.account_id) for a, _ in claims]
+        if self.wait_replicas:
+            replies = await self._claim_durably(keys_, args)
+        else:
+            replies = await self._claim(keys=keys_, args=args)
         out = []
         for (attempt, _), (status, existing) in zip(claims, replies, strict=True):
             found = (
@@ -121,6 +127,40 @@ class WorkStore(StoreBase):
             )
             out.append(Claim(str(status), found))
         return out
+
+    async def _claim_durably(self, keys_: list[str], args: list[Any]) -> Any:
+        """The claim script and ``WAIT`` on one connection (WAIT waits for *that
+        connection's* writes): the claims are on the replicas before any call is placed, or
+        no call is. Redis replicates asynchronously, and a primary lost before its replica
+        had a claim would let a reclaimed entry dial the same attempt again. It waits for
+        ``wait_replicas`` or the replicas the primary has, if fewer (checked every few
+        seconds): a primary without a replica has nothing to fail over to — after a failover
+        the promoted one carries on alone until a replica joins it. Raises
+        ``StoreUnavailable`` when a replica it has does not acknowledge in time: the batch
+        backs off; its entries come back and find their claims (reconciled, never redialled)."""
+        wanted = min(self.wait_replicas, await self._replicas())
+        if not wanted:
+            return await self._claim(keys=keys_, args=args)
+        async with self._r.pipeline(transaction=False) as p:
+            await self._claim(keys=keys_, args=args, client=p)
+            p.execute_command("WAIT", wanted, self.wait_timeout_ms)
+            replies, acked = await p.execute()
+        if int(acked) < wanted:
+            self._replicas_at = 0.0  # look again: the replica may be gone
+            raise StoreUnavailable(
+                f"claims reached {acked} of {wanted} replicas within {self.wait_timeout_ms} ms: "
+                "not calling until a replica has them"
+            )
+        return replies
+
+    async def _replicas(self) -> int:
+        """Replicas the primary has now (cached for 5 s: one INFO per worker every 5 s)."""
+        now = time.monotonic()
+        if now - self._replicas_at > 5.0:
+            info = await self._r.info("replication")
+            self._replicas_known = int(info.get("connected_slaves", 0))
+            self._replicas_at = now
+        return self._replicas_known
 
     async def finish_many(self, finishes: Sequence[Finish]) -> list[Finish]:
         """Write every result of a batch: one script call per campaign. Returns the finishes
