@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-other-date lint format typecheck bench serve clean system-deps
+.PHONY: demo test test-other-date test-ha lint format typecheck bench serve clean system-deps
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -45,6 +45,14 @@ test-other-date: $(STAMP)
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq faketime >/dev/null; }
 	FAKETIME="$(FAKE_OFFSET)" LD_PRELOAD=$(LIBFAKETIME) $(PY) -c 'import datetime; print("suite clock:", datetime.datetime.now().isoformat(timespec="minutes"))'
 	FAKETIME="$(FAKE_OFFSET)" LD_PRELOAD=$(LIBFAKETIME) $(PY) -m pytest -q -p no:cacheprovider
+
+# The runtime suite again on a primary + replica + 3 sentinels, and on a 3-master cluster
+# (loopback redis-servers the run starts): every script's keys in one slot, failovers survived.
+HA_SUITE := tests/test_runtime.py tests/test_crash.py tests/test_payments.py tests/test_agreements.py \
+  tests/test_debtor_pages.py tests/test_api.py tests/test_cli_runtime.py tests/test_payment_flows.py
+test-ha: $(STAMP)
+	REGUA_TEST_REDIS=sentinel $(PY) -m pytest -q -p no:cacheprovider $(HA_SUITE)
+	REGUA_TEST_REDIS=cluster $(PY) -m pytest -q -p no:cacheprovider $(HA_SUITE)
 
 lint: $(STAMP)
 	$(PY) -m ruff check dialer ivr sms_gateway payments tests bench

@@ -63,23 +63,45 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+TOPOLOGY = os.environ.get("REGUA_TEST_REDIS", "single")  # single | sentinel | cluster
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False)
-    server.start()
-    yield server
-    server.stop()
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The session's Redis: one redis-server, or (``REGUA_TEST_REDIS``) a primary + replica
+    + three sentinels, or a three-master cluster — the runtime suite runs on each in CI."""
+    root = tmp_path_factory.mktemp("redis")
+    if TOPOLOGY == "sentinel":
+        from tests.redis_topologies import SentinelSet
+
+        found: object = SentinelSet(root)
+    elif TOPOLOGY == "cluster":
+        from tests.redis_topologies import Cluster
+
+        found = Cluster(root)
+    else:
+        found = EmbeddedRedis(root, appendonly=False)
+        found.start()  # type: ignore[attr-defined]
+    yield found
+    found.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> str:
-    """A clean database on the session's redis-server (we started it: flushing is ours)."""
+def redis_url(redis_server: object) -> str:
+    """A clean database on the session's Redis (we started it: flushing is ours)."""
     import redis
 
-    client = redis.Redis(port=redis_server.port)
+    if TOPOLOGY == "sentinel":
+        redis_server.primary.client.flushall()  # type: ignore[attr-defined]
+        return str(redis_server.url)  # type: ignore[attr-defined]
+    if TOPOLOGY == "cluster":
+        for node in redis_server.nodes:  # type: ignore[attr-defined]
+            node.client.flushall()
+        return str(redis_server.url)  # type: ignore[attr-defined]
+    client = redis.Redis(port=redis_server.port)  # type: ignore[attr-defined]
     client.flushall()
     client.close()
-    return redis_server.url
+    return str(redis_server.url)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

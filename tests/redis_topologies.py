@@ -17,8 +17,10 @@ from dialer.store.embedded import find_redis_server, free_port, server_environme
 class Node:
     """One redis-server (or sentinel) with the configuration lines given."""
 
-    def __init__(self, root: Path, name: str, lines: list[str], *, sentinel: bool = False) -> None:
-        self.port = free_port()
+    def __init__(
+        self, root: Path, name: str, lines: list[str], *, sentinel: bool = False, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.dir = root / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / ("sentinel.conf" if sentinel else "redis.conf")
@@ -128,6 +130,31 @@ class SentinelSet:
             n.stop()
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus (the port + 10,000) is free and below 65,536."""
+    import socket
+
+    for _ in range(200):
+        port = free_port()
+        if port > 55_000:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+    for port in range(20_000, 30_000):  # the system hands out high ports: try low ones
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class Cluster:
     """Three masters (no replicas), the 16,384 slots spread by ``redis-cli --cluster create``."""
 
@@ -138,7 +165,7 @@ class Cluster:
             "cluster-node-timeout 2000",
             'save ""',
         ]
-        self.nodes = [Node(root, f"node{i}", list(lines)) for i in range(3)]
+        self.nodes = [Node(root, f"node{i}", list(lines), port=cluster_port()) for i in range(3)]
         cli = Path(find_redis_server()).with_name("redis-cli")
         subprocess.run(
             [str(cli), "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes), "--cluster-yes"],

@@ -159,16 +159,17 @@ class AccountStore(CampaignStore, WorkStore, SuppressionStore):
             event["note"] = w.note
         # back on its régua (or onto an agreement's reminders): planned again now
         reopen = str(to_ms(now)) if w.status in (AccountStatus.OPEN, AccountStatus.AGREEMENT) else ""
-        await self._set_status(
-            keys=[k.account(w.account_id), k.events(w.account_id), k.schedule],
-            args=[
+        await self._queue_script(
+            pipe,
+            self._set_status,
+            [k.account(w.account_id), k.events(w.account_id), k.schedule],
+            [
                 packed,
                 pack_account(replace(account, status=w.status)),
                 event_json([event]),
                 reopen,
                 w.account_id,
             ],
-            client=pipe,
         )
 
     async def _set_one(self, name: str, w: StatusChange, now: datetime, actor: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -81,6 +81,14 @@ class StoreBase:
             elif inspect.iscoroutinefunction(member):
                 setattr(cls, name, _coroutine(member))
 
+    async def _queue_script(self, pipe: Any, script: Any, keys: Sequence[str], args: Sequence[Any]) -> None:
+        """Queue a script call on ``pipe``. A cluster pipeline takes no EVALSHA (redis-py):
+        there it goes as EVAL, routed by its keys (all in one slot, or Redis refuses it)."""
+        if self.cluster:
+            pipe.execute_command("EVAL", script.script, len(keys), *keys, *args)
+        else:
+            await script(keys=list(keys), args=list(args), client=pipe)
+
     def __init__(self, client: aioredis.Redis) -> None:
         # redis-py's types do not know decode_responses=True: values are str
         self._r: Any = client
@@ -108,6 +116,7 @@ class StoreBase:
         self._agreement_create = register(scripts.AGREEMENT_CREATE)
         self._agreement_end = register(scripts.AGREEMENT_END)
         self._agreement_reopen = register(scripts.AGREEMENT_REOPEN)
+        self.cluster = hasattr(client, "get_node_from_key")  # a RedisCluster client
         self._also_close: list[Any] = []  # clients the store opened besides its own (Sentinel's)
         self.wait_replicas = 0  # claims acknowledged by this many replicas before a call (WAIT)
         self.wait_timeout_ms = 1000

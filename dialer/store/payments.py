@@ -265,10 +265,11 @@ class PaymentStore(StoreBase):
                 doc = _event_doc(event)
                 doc["txid"] = txid
                 entry = json.dumps(doc, separators=(",", ":"))
-                await self._payment_record(
-                    keys=[keys.PAY_EVENTS, keys.charge(txid or "-"), keys.PAY_STREAM, keys.UNSETTLED],
-                    args=[event.event_id, entry, event.kind.value, cents(event.amount), at, entry],
-                    client=p,
+                await self._queue_script(
+                    p,
+                    self._payment_record,
+                    [keys.PAY_EVENTS, keys.charge(txid or "-"), keys.PAY_STREAM, keys.UNSETTLED],
+                    [event.event_id, entry, event.kind.value, cents(event.amount), at, entry],
                 )
             replies = await p.execute()
         return [(int(a), int(b), int(c)) for a, b, c in replies]
@@ -300,9 +301,11 @@ class PaymentStore(StoreBase):
         async with self._r.pipeline(transaction=False) as p:
             for a in applies:
                 k = CampaignKeys(a.campaign)
-                await self._payment_apply(
-                    keys=[k.payments, k.stats, k.events(a.account_id)],
-                    args=[
+                await self._queue_script(
+                    p,
+                    self._payment_apply,
+                    [k.payments, k.stats, k.events(a.account_id)],
+                    [
                         a.event_id,
                         a.delta_cents,
                         1 if a.is_payment else 0,
@@ -311,7 +314,6 @@ class PaymentStore(StoreBase):
                         event_json([a.timeline]),
                         "1" if a.attributed else "0",
                     ],
-                    client=p,
                 )
             await p.execute()
 

@@ -80,6 +80,12 @@ class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, 
         store._also_close = list(manager.sentinels) if manager is not None else []
         store.url = url
         store.wait_replicas, store.wait_timeout_ms = topology.wait_replicas, topology.wait_timeout_ms
+        if store.cluster and store.wait_replicas:
+            await client.aclose()
+            raise StoreError(
+                "wait_replicas is for one primary (redis:// or redis+sentinel://); a cluster's claims "
+                "are as durable as each shard's primary (see README: faults)"
+            )
         if check:
             try:
                 await client.ping()
@@ -118,7 +124,11 @@ class Store(AccountStore, HandoffStore, ChannelStore, PeopleStore, SearchStore, 
         for i, (old, new) in enumerate(keys.LEGACY.items()):
             has_old, has_new = found[2 * i], found[2 * i + 1]
             if has_old and not has_new:
-                await self._r.rename(old, new)
+                if self.cluster:  # other slots: copied whole, then the old one removed
+                    await self._r.restore(new, 0, await self._r.dump(old))
+                    await self._r.delete(old)
+                else:
+                    await self._r.rename(old, new)
                 renamed.append(old)
             elif has_old and has_new:
                 clashes.append(f"{old} and {new}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -43,9 +44,24 @@ class WorkStore(StoreBase):
         streams = {CampaignKeys(c).work: ">" for c in campaigns}
         by_key = {CampaignKeys(c).work: c for c in campaigns}
         try:
-            reply = await self._raw_streams.xreadgroup(
-                keys.GROUP, consumer, streams, count=count, block=block_ms
-            )
+            if self.cluster and len(streams) > 1:  # one slot per campaign: one read each, at once
+                parts = await asyncio.gather(
+                    *(
+                        self._raw_streams.xreadgroup(
+                            keys.GROUP, consumer, {s: ">"}, count=count, block=block_ms
+                        )
+                        for s in streams
+                    )
+                )
+                reply = [
+                    item
+                    for part in parts
+                    for item in (part.items() if isinstance(part, dict) else part or ())
+                ]
+            else:
+                reply = await self._raw_streams.xreadgroup(
+                    keys.GROUP, consumer, streams, count=count, block=block_ms
+                )
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
                 for c in campaigns:
