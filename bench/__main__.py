@@ -13,6 +13,7 @@ BENCHES = [
     "webhook_bench",
     "report_bench",
     "load_bench",
+    "ha_bench",
 ]
 
 
