@@ -82,19 +82,23 @@ async def test_pacing_limits_channels_and_rate_across_workers(redis_url):
     pacers = [Pacer(s) for s in stores]
     now = datetime.fromisoformat("2026-11-23T10:00:00-03:00")
     grants = [
-        await pacers[i % 2].acquire_trunk("t1", f"a{i}", now, 60, max_channels=3, cps=100) for i in range(5)
+        await pacers[i % 2].acquire_trunk(
+            "t1", f"a{i}", now + timedelta(milliseconds=20 * i), 60, max_channels=3, cps=100
+        )
+        for i in range(5)
     ]
     assert [g.ok for g in grants] == [True, True, True, False, False]
-    assert grants[3].retry_ms == 60_000  # until the first lease ends
+    assert grants[3].retry_ms >= 59_000  # until the first lease ends
     await pacers[0].release("t1", None, "a0")
-    assert (await pacers[1].acquire_trunk("t1", "a5", now, 60, 3, 100)).ok
+    assert (await pacers[1].acquire_trunk("t1", "a5", now + timedelta(seconds=1), 60, 3, 100)).ok
     # leases lapse on their own: a dead worker leaks nothing
-    later = now + timedelta(seconds=61)
+    later = now + timedelta(seconds=62)
     assert await pacers[0].active("t1", later) == 0
-    # the rate: 2 per second with a burst of 2
+    # the rate: 2 per second, spaced half a second apart (no burst: no second sees 3)
     rate = [await pacers[i % 2].acquire_trunk("t2", f"r{i}", now, 60, 100, cps=2) for i in range(3)]
-    assert [g.ok for g in rate] == [True, True, False] and 400 <= rate[2].retry_ms <= 500
+    assert [g.ok for g in rate] == [True, False, False] and 400 <= rate[1].retry_ms <= 500
     assert (await pacers[0].acquire_trunk("t2", "r9", now + timedelta(milliseconds=500), 60, 100, 2)).ok
+    assert not (await pacers[1].acquire_trunk("t2", "r8", now + timedelta(milliseconds=700), 60, 100, 2)).ok
     assert [(await pacers[0].acquire_campaign("c", f"x{i}", now, 60, 2)).ok for i in range(3)] == [
         True,
         True,

@@ -101,10 +101,13 @@ class ChannelStore(StoreBase):
     async def acquire_trunk_slot(
         self, trunk: str, attempt_id: str, now_ms: int, until_ms: int, max_channels: int, cps: float
     ) -> tuple[bool, int]:
-        """A channel of ``trunk`` and a call-rate token: (granted, retry hint in ms)."""
+        """A channel of ``trunk`` and a call-rate token: (granted, retry hint in ms). The
+        bucket holds one token: calls are spaced 1/cps apart, so no second ever sees more
+        than the carrier's CPS (a bucket of ``cps`` tokens let twice that through in the
+        second after an idle spell — measured on two real Asterisks)."""
         leases, bucket = keys.trunk_keys(trunk)
         ok, wait = await self._pace(
-            keys=[leases, bucket], args=[now_ms, until_ms, attempt_id, max_channels, cps, max(1.0, cps)]
+            keys=[leases, bucket], args=[now_ms, until_ms, attempt_id, max_channels, cps, 1.0]
         )
         return bool(ok), int(wait)
 

@@ -120,6 +120,7 @@ class AsteriskTelephony:
             log.error("%s", r)
         for s in self.servers:
             self._watchers.append(asyncio.create_task(self._reconcile_on_reconnect(s)))
+            self._watchers.append(asyncio.create_task(self._settle_when_lost(s)))
 
     async def close(self) -> None:
         for t in self._watchers:
@@ -386,6 +387,30 @@ class AsteriskTelephony:
                 await self.reconcile_server(server)
             except Exception:
                 log.exception("reconciling calls on %s failed", server.name)
+
+    async def _settle_when_lost(self, server: AmiServer, every_s: float = 0.5) -> None:
+        """A server down for ``response_margin_s`` has lost its calls with it (an Asterisk
+        killed: its channels are gone): they end as ``unknown`` — recorded, never redialled —
+        and the other servers carry on. A server that comes back sooner is reconciled call by
+        call instead (``reconcile_server``)."""
+        down_since: float | None = None
+        while True:
+            await asyncio.sleep(every_s)
+            if server.state != "down":
+                down_since = None
+                continue
+            down_since = down_since or time.monotonic()
+            if time.monotonic() - down_since < self.cfg.response_margin_s:
+                continue
+            lost = [c for c in self.calls.values() if c.server is server and not c.done.done()]
+            for call in lost:
+                await self._complete(
+                    call, Outcome.UNKNOWN, f"Asterisk {server.name} lost for {self.cfg.response_margin_s} s"
+                )
+            if lost:
+                log.warning(
+                    "Asterisk %s is down: %d call(s) in flight recorded as unknown", server.name, len(lost)
+                )
 
     async def reconcile_server(self, server: AmiServer) -> None:
         """Calls in flight on ``server`` when its connection dropped: still up, or over?"""
