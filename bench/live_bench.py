@@ -1,0 +1,221 @@
+"""The whole dialer against a real Asterisk, beside a bare AMI client on the same Asterisk.
+
+Needs an ``asterisk`` binary on PATH (Asterisk 22 built from source); skipped otherwise.
+One Asterisk is started from ``config/asterisk/`` (as the live tests do). Then:
+
+1. **The dialer**: N accounts loaded into Redis, due now; the scheduler hands them to one
+   worker whose voice backend is Asterisk over AMI (trunk caps raised: cps 1,000, 5,000
+   channels): Redis → decide → pacing → IVR registration → Originate of ``Local/hold15@
+   regua-bench`` (a debtor that answers, plays a tone and holds 15 s).
+2. **The limit**: a bare asyncio AMI client on the same Asterisk sends the same N
+   Originates as fast as it can (median of several bursts: the first after a start is the
+   slowest).
+
+Printed: originations/s of both and their ratio, failures of each, peak calls in flight,
+the worker's CPU and memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from bench.synthetic import write
+from dialer.clock import SimulatedClock
+from dialer.formats.campaign_file import RowDefaults
+from dialer.formats.config_file import load_settings
+from dialer.runtime.ingest import load_file
+from dialer.runtime.scheduler import Scheduler
+from dialer.runtime.wiring import Runtime, run_async
+from dialer.runtime.worker import Worker, WorkerConfig
+from dialer.settings import TrunkSettings
+from dialer.store import Store
+from dialer.store.embedded import EmbeddedRedis
+from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony
+from sms_gateway.sandbox import SandboxSms
+
+N = 1_000
+HOLD = "Local/hold15@regua-bench"
+BURSTS = 3
+
+
+async def _bare(port: int, n: int, tag: str) -> dict[str, float]:
+    """Originate ``n`` calls with nothing but a socket: rate to the n-th accepted Originate."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reader.readline()  # the banner
+    writer.write(b"Action: Login\r\nUsername: regua\r\nSecret: live-secret\r\nEvents: call\r\n\r\n")
+    await writer.drain()
+    accepted = failed = up = peak = 0
+    done = asyncio.Event()
+    t0 = time.perf_counter()
+    t_end = 0.0
+
+    async def read() -> None:
+        nonlocal accepted, failed, up, peak, t_end
+        block: dict[str, str] = {}
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            text = line.decode(errors="replace").rstrip("\r\n")
+            if text:
+                key, _, value = text.partition(": ")
+                block[key] = value
+                continue
+            if block.get("Event") == "OriginateResponse" and block.get("ActionID", "").startswith(tag):
+                if block.get("Response") == "Success":
+                    accepted += 1
+                    up += 1
+                    peak = max(peak, up)
+                else:
+                    failed += 1
+                if accepted + failed == n:
+                    t_end = time.perf_counter()
+                    done.set()
+            elif block.get("Event") == "Hangup" and block.get("Channel", "").startswith("Local/hold") and up:
+                up -= 1 if block.get("Channel", "").endswith(";1") else 0
+            block = {}
+
+    reading = asyncio.create_task(read())
+    t0 = time.perf_counter()
+    for i in range(n):
+        writer.write(
+            (
+                f"Action: Originate\r\nActionID: {tag}{i}\r\nChannel: {HOLD}\r\nContext: regua-bench-outbound\r\n"
+                f"Exten: s\r\nPriority: 1\r\nAsync: true\r\nTimeout: 30000\r\n\r\n"
+            ).encode()
+        )
+        if i % 100 == 99:
+            await writer.drain()
+    await writer.drain()
+    try:
+        await asyncio.wait_for(done.wait(), 120)
+    except TimeoutError:
+        t_end = time.perf_counter()
+    reading.cancel()
+    writer.close()
+    return {
+        "rate": (accepted + failed) / max(t_end - t0, 1e-9),
+        "failed": failed,
+        "peak": peak,
+        "accepted": accepted,
+    }
+
+
+async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
+    with EmbeddedRedis(tmp / "redis", appendonly=False) as server:
+        base = load_settings(env={})
+        trunk = TrunkSettings(name="bench", channel=HOLD, max_channels=5000, cps=1000)
+        settings = base.model_copy(
+            update={
+                "asterisk": base.asterisk.model_copy(
+                    update={
+                        "context": "regua-bench-outbound",
+                        "trunks": (trunk,),
+                        "campaign_max_channels": 5000,
+                    }
+                )
+            }
+        )
+        start = datetime.fromisoformat("2026-11-24T10:00:00-03:00")
+        clock = SimulatedClock(start, 1.0)
+        runtime = Runtime.build(settings, clock=clock)
+        store = await Store.connect(server.url)
+        csv_path = write(tmp / "c.csv", n, seed=5, today=start.date())
+        await load_file(
+            store, csv_path, "live", defaults=RowDefaults(True, True), secret=b"k",
+            cadence=runtime.cadence, now=clock.now(), actor="bench",
+        )  # fmt: skip
+        await store.transition("live", "start", clock.now(), "bench")
+        voice = AsteriskTelephony(
+            settings, store, clock, [AmiUrl("regua", "live-secret", "127.0.0.1", ami_port)]
+        )
+        await voice.start()
+        stamps: list[float] = []
+        inner = voice._originate
+
+        async def originate(*args: object, **kw: object) -> object:
+            stamps.append(time.perf_counter())
+            return await inner(*args, **kw)  # type: ignore[arg-type]
+
+        voice._originate = originate  # type: ignore[method-assign]
+        worker = Worker(
+            store, voice, SandboxSms(store, clock), settings, runtime.policy, runtime.cadence, clock,
+            config=WorkerConfig(batch=500, concurrency=5000), secret=b"k",
+        )  # fmt: skip
+        scheduler = Scheduler(store, clock, batch=1000, max_backlog=10**9)
+        peak = 0
+        stop = asyncio.Event()
+
+        async def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, len(voice.calls))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        await scheduler.run_once()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        worked = await worker.run_once()
+        cpu = time.process_time() - cpu0
+        stop.set()
+        await sampler
+        status = await store.status("live")
+        failed = int(status["counters"].get("outcome:failed", 0))
+        await voice.close()
+        await store.close()
+        span = (stamps[-1] - stamps[0]) if len(stamps) > 1 else 1e-9
+        return {
+            "rate": len(stamps) / max(span, 1e-9),
+            "placed": len(stamps),
+            "worked": worked,
+            "failed": failed,
+            "peak": peak,
+            "cpu_s": cpu,
+            "wall_s": time.perf_counter() - t0,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+
+def run() -> dict[str, float] | None:
+    if shutil.which("asterisk") is None:
+        print("live_bench: skipped — no `asterisk` binary on PATH (build Asterisk 22 from source)")
+        return None
+    from tests.test_live_asterisk import LiveAsterisk
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pbx = LiveAsterisk(Path(tmp) / "asterisk")
+        try:
+            pbx.cli("core set verbose 0")
+            bare = []
+            for b in range(BURSTS):
+                bare.append(run_async(_bare(pbx.ami_port, N, f"b{b}-")))
+                time.sleep(17)  # the burst's calls end (they hold 15 s)
+            dialer = run_async(_dialer(pbx.ami_port, Path(tmp), N))
+        finally:
+            pbx.stop()
+    rate = statistics.median(r["rate"] for r in bare)
+    bursts = ", ".join(f"{r['rate']:,.0f}" for r in bare)
+    bare_failed = ", ".join(str(int(r["failed"])) for r in bare)
+    bare_peak = max(r["peak"] for r in bare)
+    print(
+        f"live: the whole dialer placed {dialer['placed']:,} of {N:,} originations at {dialer['rate']:,.0f}/s "
+        f"({dialer['failed']:,} failed), peak {dialer['peak']:,} calls in flight; the worker used "
+        f"{dialer['cpu_s']:.1f} s CPU over {dialer['wall_s']:.1f} s, {dialer['rss_mb']:.0f} MB max RSS"
+    )
+    print(
+        f"  limit: a bare AMI client on the same Asterisk, median of {BURSTS} bursts: {rate:,.0f}/s "
+        f"(bursts {bursts}; failed {bare_failed}; peak {bare_peak:,.0f}); "
+        f"the dialer runs at {dialer['rate'] / rate:.2f}x of it (goal 0.9x)"
+    )
+    return {"dialer_per_s": dialer["rate"], "bare_per_s": rate, "ratio": dialer["rate"] / rate}
+
+
+if __name__ == "__main__":
+    run()
