@@ -93,11 +93,14 @@ def test_link_wrong_factor_lock_new_link_right_factor_offers_accept(service, pho
     source = d.page_source
     assert "480" not in source and "R$" not in source and "Loja Exemplo S.A." not in source
     shot(d, "debtor-1-verify-pt-BR")
+    from selenium.webdriver.support import expected_conditions as ec
+
     for guess in ("1979", "1981", "2000"):
         field = d.find_element(By.ID, "factor")
         field.clear()
         field.send_keys(guess)
         d.find_element(By.CSS_SELECTOR, "#verify-form button[type=submit]").click()
+        WebDriverWait(d, 10).until(ec.staleness_of(field))  # the answer's page replaced this one
         WebDriverWait(d, 10).until(lambda x: x.execute_script("return document.readyState") == "complete")
     locked = d.find_element(By.ID, "locked")
     assert "bloqueado" in locked.text and not d.find_elements(By.ID, "factor")
