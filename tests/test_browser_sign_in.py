@@ -19,7 +19,10 @@ def test_sign_in_in_portuguese_and_out_again(console, driver):
     driver.find_element(By.ID, "username").send_keys("sara")
     driver.find_element(By.ID, "password").send_keys("wrong-password")
     driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
-    assert "não aceitos" in driver.find_element(By.ID, "login-error").text
+    error = WebDriverWait(driver, 10).until(
+        lambda d: d.find_elements(By.ID, "login-error")
+    )  # the answer's page
+    assert "não aceitos" in error[0].text
     sign_in(driver, console, "sara")
     assert driver.find_element(By.TAG_NAME, "h1").text == "Campanhas"
     assert "sara" in driver.find_element(By.CSS_SELECTOR, "header .who").text
