@@ -26,7 +26,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from bench.synthetic import write
 from dialer.clock import SimulatedClock
 from dialer.formats.campaign_file import RowDefaults
 from dialer.formats.config_file import load_settings
@@ -127,7 +126,11 @@ async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
         clock = SimulatedClock(start, 1.0)
         runtime = Runtime.build(settings, clock=clock)
         store = await Store.connect(server.url)
-        csv_path = write(tmp / "c.csv", n, seed=5, today=start.date())
+        csv_path = tmp / "c.csv"  # every account due for a call now: São Paulo mobiles, D+54, consent
+        csv_path.write_text(
+            "account_id;name;phone;due_date;amount;consent_voice;consent_sms\n"
+            + "".join(f"L{i:05d};Pessoa {i};1198{i:07d};01/10/2026;100,00;sim;sim\n" for i in range(n))
+        )
         await load_file(
             store, csv_path, "live", defaults=RowDefaults(True, True), secret=b"k",
             cadence=runtime.cadence, now=clock.now(), actor="bench",
@@ -205,7 +208,7 @@ def run() -> dict[str, float] | None:
     bare_failed = ", ".join(str(int(r["failed"])) for r in bare)
     bare_peak = max(r["peak"] for r in bare)
     print(
-        f"live: the whole dialer placed {dialer['placed']:,} of {N:,} originations at {dialer['rate']:,.0f}/s "
+        f"live: the whole dialer worked {dialer['worked']:,} contacts and placed {dialer['placed']:,} of {N:,} originations at {dialer['rate']:,.0f}/s "
         f"({dialer['failed']:,} failed), peak {dialer['peak']:,} calls in flight; the worker used "
         f"{dialer['cpu_s']:.1f} s CPU over {dialer['wall_s']:.1f} s, {dialer['rss_mb']:.0f} MB max RSS"
     )
