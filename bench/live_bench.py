@@ -140,14 +140,20 @@ async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
             settings, store, clock, [AmiUrl("regua", "live-secret", "127.0.0.1", ami_port)]
         )
         await voice.start()
-        stamps: list[float] = []
-        inner = voice._originate
+        stamps: list[float] = []  # when each Originate went out
+        answers: list[float] = []  # when Asterisk answered it (OriginateResponse): as the bare client counts
+        inner, inner_response = voice._originate, voice._on_originate_response
 
         async def originate(*args: object, **kw: object) -> object:
             stamps.append(time.perf_counter())
             return await inner(*args, **kw)  # type: ignore[arg-type]
 
+        def response(call: object, m: object) -> None:
+            answers.append(time.perf_counter())
+            inner_response(call, m)  # type: ignore[arg-type]
+
         voice._originate = originate  # type: ignore[method-assign]
+        voice._on_originate_response = response  # type: ignore[method-assign]
         worker = Worker(
             store, voice, SandboxSms(store, clock), settings, runtime.policy, runtime.cadence, clock,
             config=WorkerConfig(batch=500, concurrency=5000), secret=b"k",
@@ -173,9 +179,9 @@ async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
         failed = int(status["counters"].get("outcome:failed", 0))
         await voice.close()
         await store.close()
-        span = (stamps[-1] - stamps[0]) if len(stamps) > 1 else 1e-9
+        span = (max(answers) - stamps[0]) if answers and stamps else 1e-9
         return {
-            "rate": len(stamps) / max(span, 1e-9),
+            "rate": len(answers) / max(span, 1e-9),
             "placed": len(stamps),
             "worked": worked,
             "failed": failed,

@@ -32,7 +32,7 @@ async def test_calls_started_together_share_one_round_trip_and_get_their_own_rep
         grants = await asyncio.gather(
             *(store.acquire_trunk_slot("t", f"a{i}", 1_000, 61_000, 5, 1000.0) for i in range(8))
         )
-        assert [ok for ok, _ in grants].count(True) == 1  # one token: spaced, never a burst
+        assert [ok for ok, _ in grants].count(True) == 5  # the channels (5), well within 1,000 cps
     finally:
         await store.close()
 
