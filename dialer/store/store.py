@@ -253,7 +253,8 @@ def _client_for(t: Topology) -> Any:
             )
         case "cluster":
             nodes = [ClusterNode(h, p) for h, p in t.hosts]
-            return RedisCluster(startup_nodes=nodes, password=t.password, **common)
+            # per node; the asyncio cluster client refuses (not waits) beyond it
+            return RedisCluster(startup_nodes=nodes, password=t.password, max_connections=2048, **common)
     # a blocking pool: concurrent batches wait for a connection instead of failing
     extra: dict[str, Any] = {}
     if t.url.startswith("redis://") and _HiredisConnection is not None:
