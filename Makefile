@@ -49,7 +49,8 @@ test-other-date: $(STAMP)
 # The runtime suite again on a primary + replica + 3 sentinels, and on a 3-master cluster
 # (loopback redis-servers the run starts): every script's keys in one slot, failovers survived.
 HA_SUITE := tests/test_runtime.py tests/test_crash.py tests/test_payments.py tests/test_agreements.py \
-  tests/test_debtor_pages.py tests/test_api.py tests/test_cli_runtime.py tests/test_payment_flows.py
+  tests/test_debtor_pages.py tests/test_api.py tests/test_cli_runtime.py tests/test_payment_flows.py \
+  tests/test_asterisk.py tests/test_store_coalescer.py
 test-ha: $(STAMP)
 	REGUA_TEST_REDIS=sentinel $(PY) -m pytest -q -p no:cacheprovider $(HA_SUITE)
 	REGUA_TEST_REDIS=cluster $(PY) -m pytest -q -p no:cacheprovider $(HA_SUITE)

@@ -117,8 +117,10 @@ async def test_caps_hold_across_workers_calls_spread_and_a_killed_asterisk_is_su
     survivor_name = f"127.0.0.1:{two[0].ami_port}"
     assert peak <= CHANNELS  # the trunk's channels, across three workers
     times = sorted(t for t, _ in started)
-    worst = max(sum(1 for t in times if a <= t < a + 1.0) for a in times)
-    assert worst <= CPS + 1  # the trunk's calls per second (a token bucket: a burst of one)
+    # the trunk's calls per second: never more than CPS within a second (the window is
+    # Redis's; these times are sampled every 20 ms, so a 0.9 s window absorbs the sampling)
+    worst = max(sum(1 for t in times if a <= t < a + 0.9) for a in times)
+    assert worst <= CPS
     assert before_kill[victim_name] > 0 and before_kill[survivor_name] > 0  # spread over both
     after = [server for t, server in started if t > killed_at + 0.5]
     assert after and set(after) == {survivor_name}  # the survivor carries on alone

@@ -9,6 +9,7 @@ no method needs to remember (``Store.connect`` raises ``StoreUnavailable`` itsel
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -68,6 +69,54 @@ def safe_url(url: str) -> str:
     return url
 
 
+class Coalescer:
+    """Commands issued in the same event-loop tick go to Redis as one pipeline: a worker
+    starting 500 calls at once makes one round trip for their 500 pacing scripts, not 500
+    through the connection pool. Each caller gets its own reply (or its own error)."""
+
+    def __init__(self, client: Any) -> None:
+        self._r = client
+        self._pending: list[tuple[Callable[[Any], Awaitable[None]], asyncio.Future[Any]]] = []
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, queue: Callable[[Any], Awaitable[None]]) -> asyncio.Future[Any]:
+        """``queue(pipe)`` adds this call's command(s) to the next pipeline (one reply each)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((queue, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._start)
+        return future
+
+    def _start(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self) -> None:
+        batch, self._pending, self._scheduled = self._pending, [], False
+        try:
+            async with self._r.pipeline(transaction=False) as p:
+                for queue, _ in batch:
+                    await queue(p)
+                replies = await p.execute(raise_on_error=False)
+        except BaseException as exc:  # the whole round trip failed: every caller hears it
+            error = mapped_error(exc) if isinstance(exc, _FAILURES) else exc
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, BaseException):
+                future.set_exception(mapped_error(reply) if isinstance(reply, _FAILURES) else reply)
+            else:
+                future.set_result(reply)
+
+
 class StoreBase:
     """The client and the registered scripts; subclasses add methods by concern."""
 
@@ -117,6 +166,7 @@ class StoreBase:
         self._agreement_end = register(scripts.AGREEMENT_END)
         self._agreement_reopen = register(scripts.AGREEMENT_REOPEN)
         self.cluster = hasattr(client, "get_node_from_key")  # a RedisCluster client
+        self._coalesce = Coalescer(client)  # the per-call commands of calls started together
         self._also_close: list[Any] = []  # clients the store opened besides its own (Sentinel's)
         self.wait_replicas = 0  # claims acknowledged by this many replicas before a call (WAIT)
         self.wait_timeout_ms = 1000

@@ -101,13 +101,15 @@ class ChannelStore(StoreBase):
     async def acquire_trunk_slot(
         self, trunk: str, attempt_id: str, now_ms: int, until_ms: int, max_channels: int, cps: float
     ) -> tuple[bool, int]:
-        """A channel of ``trunk`` and a call-rate token: (granted, retry hint in ms). The
-        bucket holds one token: calls are spaced 1/cps apart, so no second ever sees more
-        than the carrier's CPS (a bucket of ``cps`` tokens let twice that through in the
-        second after an idle spell — measured on two real Asterisks)."""
-        leases, bucket = keys.trunk_keys(trunk)
-        ok, wait = await self._pace(
-            keys=[leases, bucket], args=[now_ms, until_ms, attempt_id, max_channels, cps, 1.0]
+        """A channel of ``trunk`` within its calls per second: (granted, retry hint in ms).
+        The rate is a sliding window: no second ever sees more than the carrier's CPS (a
+        token bucket of ``cps`` tokens let twice that through in the second after an idle
+        spell — measured on two real Asterisks). Calls asking in the same instant share one
+        round trip (``Coalescer``); the script stays one per call."""
+        leases, window = keys.trunk_keys(trunk)
+        args = [now_ms, until_ms, attempt_id, max_channels, cps]
+        ok, wait = await self._coalesce.submit(
+            lambda p: self._queue_script(p, self._pace, [leases, window], args)
         )
         return bool(ok), int(wait)
 
@@ -116,8 +118,9 @@ class ChannelStore(StoreBase):
     ) -> tuple[bool, int]:
         """One of the campaign's concurrent calls: (granted, retry hint in ms)."""
         leases = CampaignKeys(campaign).leases
-        ok, wait = await self._pace(
-            keys=[leases, leases + ":nobucket"], args=[now_ms, until_ms, attempt_id, max_calls, 0, 0]
+        args = [now_ms, until_ms, attempt_id, max_calls, 0]
+        ok, wait = await self._coalesce.submit(
+            lambda p: self._queue_script(p, self._pace, [leases, leases + ":nobucket"], args)
         )
         return bool(ok), int(wait)
 

@@ -83,8 +83,14 @@ class HandoffStore(StoreBase):
     # ------------------------------------------------------------------ IVR hand-off
 
     async def ivr_register(self, attempt_id: str, request: Mapping[str, str], ttl_s: int = 3600) -> None:
-        """Before a call: what the IVR needs to find the account when Asterisk connects."""
-        await self._r.set(f"{keys.IVR_REQUEST}{attempt_id}", event_json(request), ex=ttl_s)
+        """Before a call: what the IVR needs to find the account when Asterisk connects
+        (calls started together share one round trip)."""
+        key, value = f"{keys.IVR_REQUEST}{attempt_id}", event_json(request)
+
+        async def queue(p: Any) -> None:
+            p.set(key, value, ex=ttl_s)
+
+        await self._coalesce.submit(queue)
 
     async def ivr_request(self, attempt_id: str) -> dict[str, str] | None:
         raw = await self._r.get(f"{keys.IVR_REQUEST}{attempt_id}")

@@ -187,9 +187,9 @@ def login_lock(scope: str) -> str:
 
 
 def trunk_keys(trunk: str) -> tuple[str, str]:
-    """A trunk's channel leases (zset) and its call-rate bucket (hash): one slot."""
+    """A trunk's channel leases (zset) and its calls of the last second (zset): one slot."""
     tag = f"{PREFIX}:{{t:{trunk}}}"
-    return f"{tag}:leases", f"{tag}:bucket"
+    return f"{tag}:leases", f"{tag}:window"
 
 
 def phone_day(number: str, channel: str, day: date) -> str:

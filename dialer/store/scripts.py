@@ -203,9 +203,12 @@ return n
 # ---------------------------------------------------------------- pacing (telephony)
 
 PACE_ACQUIRE = """
--- Pacing: a slot is a lease (member scored by when it lapses), the rate a token bucket.
--- KEYS[1] leases zset, KEYS[2] bucket hash (may be absent: no rate limit)
--- ARGV: now_ms, lease_until_ms, member, max, rate per second (0: none), burst
+-- Pacing: a slot is a lease (member scored by when it lapses); the rate a sliding window:
+-- at most k calls in any window of k * 1000 / rate ms (k = the whole calls per second, at
+-- least 1), so no second ever sees more than the carrier's CPS, and waiting callers lose
+-- nothing (a token bucket of one token let one through per retry round).
+-- KEYS[1] leases zset, KEYS[2] window zset (may be absent: no rate limit)
+-- ARGV: now_ms, lease_until_ms, member, max, rate per second (0: none)
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return {1, 0} end
@@ -216,17 +219,15 @@ if active >= tonumber(ARGV[4]) then
 end
 local rate = tonumber(ARGV[5])
 if rate > 0 then
-  local burst = tonumber(ARGV[6])
-  local b = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
-  local tokens = tonumber(b[1]) or burst
-  local ts = tonumber(b[2]) or now
-  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
-  if tokens < 1 then
-    redis.call('HSET', KEYS[2], 'tokens', tokens, 'ts', now)
-    return {0, math.ceil((1 - tokens) * 1000 / rate)}
+  local k = math.max(1, math.floor(rate))
+  local window = math.ceil(k * 1000 / rate)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[2]) >= k then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {0, math.max(1, tonumber(oldest[2]) + window - now)}
   end
-  redis.call('HSET', KEYS[2], 'tokens', tokens - 1, 'ts', now)
-  redis.call('PEXPIRE', KEYS[2], 60000)
+  redis.call('ZADD', KEYS[2], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], window + 1000)
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 return {1, 0}

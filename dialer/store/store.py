@@ -20,13 +20,14 @@ client.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import DataError
 
 from dialer.errors import StoreError, StoreUnavailable
@@ -202,6 +203,29 @@ def parse_url(url: str) -> Topology:
     )
 
 
+class _WaitingSentinelPool(SentinelConnectionPool):
+    """Sentinel's pool, waiting for a free connection instead of failing with "Too many
+    connections" (as the single-server path's BlockingConnectionPool does)."""
+
+    def __init__(self, *args: Any, max_connections: int = 64, **kwargs: Any) -> None:
+        super().__init__(*args, max_connections=max_connections, **kwargs)  # type: ignore[no-untyped-call]
+        self._slots = asyncio.Semaphore(max_connections)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        await self._slots.acquire()
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, connection: Any) -> None:
+        try:
+            await super().release(connection)
+        finally:
+            self._slots.release()
+
+
 def _client_for(t: Topology) -> Any:
     common: dict[str, Any] = {
         "decode_responses": True,
@@ -218,10 +242,19 @@ def _client_for(t: Topology) -> Any:
                 socket_timeout=10,
                 **common,
             )
-            return sentinel.master_for(t.master, password=t.password, db=t.db, socket_timeout=10, **common)
+            return sentinel.master_for(
+                t.master,
+                connection_pool_class=_WaitingSentinelPool,
+                max_connections=64,
+                password=t.password,
+                db=t.db,
+                socket_timeout=10,
+                **common,
+            )
         case "cluster":
             nodes = [ClusterNode(h, p) for h, p in t.hosts]
-            return RedisCluster(startup_nodes=nodes, password=t.password, **common)
+            # per node; the asyncio cluster client refuses (not waits) beyond it
+            return RedisCluster(startup_nodes=nodes, password=t.password, max_connections=2048, **common)
     # a blocking pool: concurrent batches wait for a connection instead of failing
     extra: dict[str, Any] = {}
     if t.url.startswith("redis://") and _HiredisConnection is not None:

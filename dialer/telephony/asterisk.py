@@ -169,6 +169,7 @@ class AsteriskTelephony:
 
     async def place_call(self, request: CallRequest) -> CallResult:
         _, trunk = self._pick()  # fail fast when no server is up
+        await self._register(request)  # before the slot: nothing awaits between grant and Originate
         await self._pace(request, trunk)
         try:
             if request.not_after is not None and self.clock.now() >= request.not_after:
@@ -202,17 +203,7 @@ class AsteriskTelephony:
     async def _originate(
         self, request: CallRequest, call: _Call, server: AmiServer, trunk: TrunkSettings, cid: str
     ) -> None:
-        """Register the attempt for the IVR and send the Originate; ``call.done`` resolves later."""
-        await self.store.ivr_register(
-            request.attempt_id,
-            {
-                "campaign": request.campaign,
-                "account_id": request.account.account_id,
-                "phone": request.phone.number,
-                "language": request.language,
-            },
-            ttl_s=self.cfg.ring_timeout_s + self.cfg.max_call_s + 600,
-        )
+        """Send the Originate (the attempt is registered for the IVR); ``call.done`` resolves later."""
         self.calls[cid] = call
         action = {
             "Action": "Originate",
@@ -239,6 +230,20 @@ class AsteriskTelephony:
         future = server.manager.send_action(act)
         self.placed += 1
         call.watchdog = asyncio.create_task(self._watch(call, future))
+
+    async def _register(self, request: CallRequest) -> None:
+        """What the IVR needs when Asterisk connects the call (calls started together share
+        one round trip)."""
+        await self.store.ivr_register(
+            request.attempt_id,
+            {
+                "campaign": request.campaign,
+                "account_id": request.account.account_id,
+                "phone": request.phone.number,
+                "language": request.language,
+            },
+            ttl_s=self.cfg.ring_timeout_s + self.cfg.max_call_s + 600,
+        )
 
     async def _watch(self, call: _Call, originate: asyncio.Future[Any]) -> None:
         """Close the attempt whatever happens: response timeout, call too long, lost server."""

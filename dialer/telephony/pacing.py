@@ -3,9 +3,9 @@ and concurrent calls per campaign, counted in the store.
 
 A slot is a lease — the attempt id in a sorted set scored by when it expires — so a worker
 that dies does not leak capacity: its leases lapse (and the worker that reconciles its
-attempts releases them at once). The rate is a token bucket. Each limit is one script on
-one key family (``Store.acquire_trunk_slot`` / ``acquire_campaign_slot``), so it stays
-atomic on Redis Cluster too.
+attempts releases them at once). The rate is a sliding window: at most CPS calls in any
+second. Each limit is one script on one key family (``Store.acquire_trunk_slot`` /
+``acquire_campaign_slot``), so it stays atomic on Redis Cluster too.
 """
 
 from __future__ import annotations
