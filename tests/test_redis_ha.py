@@ -57,6 +57,14 @@ def test_the_url_names_the_topology(url, kind, hosts, replicas):
     assert (t.kind, t.hosts, t.wait_replicas) == (kind, hosts, replicas)
 
 
+async def test_a_single_server_url_may_ask_for_durable_claims(redis_url):
+    store = await Store.connect(redis_url + "?wait_replicas=0&wait_timeout_ms=200")
+    try:
+        assert await store.ping() and store.wait_timeout_ms == 200
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize("url", ["memcached://x", "redis+sentinel://a:b/m", "redis://x/0?wait_replicas=many"])
 def test_a_bad_url_says_what_to_write(url):
     with pytest.raises(StoreError):

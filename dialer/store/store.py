@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -203,6 +203,13 @@ def parse_url(url: str) -> Topology:
     )
 
 
+def _without_our_params(url: str) -> str:
+    """The URL redis-py reads: our own query parameters (``wait_replicas``…) taken out."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("wait_replicas", "wait_timeout_ms")]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
 class _WaitingSentinelPool(SentinelConnectionPool):
     """Sentinel's pool, waiting for a free connection instead of failing with "Too many
     connections" (as the single-server path's BlockingConnectionPool does)."""
@@ -259,5 +266,7 @@ def _client_for(t: Topology) -> Any:
     extra: dict[str, Any] = {}
     if t.url.startswith("redis://") and _HiredisConnection is not None:
         extra["connection_class"] = _HiredisConnection
-    pool = aioredis.BlockingConnectionPool.from_url(t.url, max_connections=64, timeout=30, **common, **extra)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        _without_our_params(t.url), max_connections=64, timeout=30, **common, **extra
+    )
     return aioredis.Redis(connection_pool=pool)
