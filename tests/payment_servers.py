@@ -778,8 +778,10 @@ class AsaasServer(ProviderServer):
         webhook_token: str = "asaas-webhook-token",
         webhook_url: str = "",
         base: str = "/v3",
+        today: date = date(2026, 11, 23),
     ) -> None:
         super().__init__()
+        self.today = today  # the day Asaas compares due dates with (fixed: no test reads the wall clock)
         self.api_key = api_key
         self.webhook_token = webhook_token
         self.webhook_url = webhook_url
@@ -869,7 +871,7 @@ class AsaasServer(ProviderServer):
         customer = {
             "object": "customer",
             "id": self._id("cus"),
-            "dateCreated": datetime.now(BRT).date().isoformat(),
+            "dateCreated": self.today.isoformat(),
             "name": body["name"],
             "email": body.get("email"),
             "cpfCnpj": doc,
@@ -914,7 +916,7 @@ class AsaasServer(ProviderServer):
             errors.append(("invalid_value", "O campo value deve ser informado"))
         due = body.get("dueDate")
         try:
-            due_ok = isinstance(due, str) and date.fromisoformat(due) >= datetime.now(BRT).date()
+            due_ok = isinstance(due, str) and date.fromisoformat(due) >= self.today
         except ValueError:
             due_ok = False
         if not due_ok:
@@ -937,7 +939,7 @@ class AsaasServer(ProviderServer):
         payment: dict[str, Any] = {
             "object": "payment",
             "id": pay_id,
-            "dateCreated": datetime.now(BRT).date().isoformat(),
+            "dateCreated": self.today.isoformat(),
             "customer": body["customer"],
             "dueDate": due,
             "originalDueDate": due,

@@ -53,6 +53,7 @@ CPF = with_check_digits("529982247")
 CNPJ = with_check_digits("112223330001")
 CNPJ_ALNUM = "12ABC34501DE35"  # the Receita's alphanumeric CNPJ (from July 2026)
 SECRET = b"test-service-secret"
+TODAY = date(2026, 11, 23)  # the AsaasServer's today too: no test reads the wall clock
 
 
 def request_for(
@@ -66,7 +67,7 @@ def request_for(
     name: str = "Maria Silva",
     due: date | None = None,
 ) -> ChargeRequest:
-    due = due or date.today() + timedelta(days=3)
+    due = due or TODAY + timedelta(days=3)
     return ChargeRequest(
         txid=txid(SECRET, account, Decimal(amount), due),
         account_id=account,
@@ -996,7 +997,7 @@ async def test_asaas_400_is_permanent_with_the_description(
     asaas_server: AsaasServer, asaas: AsaasProvider
 ) -> None:
     with pytest.raises(PaymentPermanent) as caught:
-        await asaas.create_charge(request_for(due=date.today() - timedelta(days=2)))
+        await asaas.create_charge(request_for(due=TODAY - timedelta(days=2)))
     assert str(caught.value) == "asaas: HTTP 400: A data de vencimento não pode ser inferior à hoje"
     assert asaas_server.payments_created == 0
 
