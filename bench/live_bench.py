@@ -1,19 +1,20 @@
 """The whole dialer against a real Asterisk, beside a bare AMI client on the same Asterisk.
 
 Needs an ``asterisk`` binary on PATH (Asterisk 22 built from source); skipped otherwise.
-One Asterisk is started from ``config/asterisk/`` (as the live tests do). Then:
+One Asterisk is started from ``config/asterisk/`` (as the live tests do), and rounds
+alternate between:
 
-1. **The dialer**: N accounts loaded into Redis, due now; the scheduler hands them to one
+1. **The limit**: a bare asyncio AMI client (a socket, no parsing beyond what it counts)
+   sends N Originates — the very fields the dialer sends: channel ids, variables, caller
+   id — as fast as it can, and counts the OriginateResponses.
+2. **The dialer**: N accounts loaded into Redis, due now; the scheduler hands them to one
    worker whose voice backend is Asterisk over AMI (trunk caps raised: cps 1,000, 5,000
    channels): Redis → decide → pacing → IVR registration → Originate of ``Local/hold15@
    regua-bench`` (a debtor that answers, plays a tone and holds 15 s).
-2. **The limit**: a bare asyncio AMI client on the same Asterisk sends the same N
-   Originates — the same fields: channel ids, variables, caller id — as fast as it can
-   (median of several bursts; ``LIVE_BENCH_BURSTS`` sets how many). Naming the channel ids
-   is what costs Asterisk most: without them the same client is 5–8× faster.
 
-Printed: originations/s of both and their ratio, failures of each, peak calls in flight,
-the worker's CPU and memory.
+Both rates run from the first Originate to the last OriginateResponse; each is the median
+of ``LIVE_BENCH_ROUNDS`` (3) rounds of ``LIVE_BENCH_N`` (2,000) calls. Printed: both rates
+and their ratio, failures, peak calls in flight, the worker's CPU and memory, Asterisk's CPU.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ from dialer.store.embedded import EmbeddedRedis
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony
 from sms_gateway.sandbox import SandboxSms
 
-N = 1_000
+N = int(os.environ.get("LIVE_BENCH_N", "2000"))  # contacts a round, for each of the two
+ROUNDS = int(os.environ.get("LIVE_BENCH_ROUNDS", "3"))
+HOLD_S = 16  # 1 s of tone, then 15 s of silence
 HOLD = "Local/hold15@regua-bench"
-BURSTS = 3
-BURSTS_ENV = os.environ.get("LIVE_BENCH_BURSTS")
 
 
 async def _bare(port: int, n: int, tag: str) -> dict[str, float]:
@@ -54,6 +55,7 @@ async def _bare(port: int, n: int, tag: str) -> dict[str, float]:
     writer.write(b"Action: Login\r\nUsername: regua\r\nSecret: live-secret\r\nEvents: call\r\n\r\n")
     await writer.drain()
     accepted = failed = up = peak = 0
+    answers: list[float] = []
     done = asyncio.Event()
     t0 = time.perf_counter()
     t_end = 0.0
@@ -71,6 +73,7 @@ async def _bare(port: int, n: int, tag: str) -> dict[str, float]:
                 block[key] = value
                 continue
             if block.get("Event") == "OriginateResponse" and block.get("ActionID", "").startswith(tag):
+                answers.append(time.perf_counter() - t0)
                 if block.get("Response") == "Success":
                     accepted += 1
                     up += 1
@@ -100,6 +103,7 @@ async def _bare(port: int, n: int, tag: str) -> dict[str, float]:
         if i % 100 == 99:
             await writer.drain()
     await writer.drain()
+    t_sent = time.perf_counter()
     try:
         await asyncio.wait_for(done.wait(), 120)
     except TimeoutError:
@@ -111,10 +115,13 @@ async def _bare(port: int, n: int, tag: str) -> dict[str, float]:
         "failed": failed,
         "peak": peak,
         "accepted": accepted,
+        "sent_s": t_sent - t0,
+        "p50_s": statistics.median(answers) if answers else 0.0,
     }
 
 
 async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
+    tmp.mkdir(parents=True, exist_ok=True)
     with EmbeddedRedis(tmp / "redis", appendonly=False) as server:
         base = load_settings(env={})
         trunk = TrunkSettings(name="bench", channel=HOLD, max_channels=5000, cps=1000)
@@ -187,13 +194,10 @@ async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
         await voice.close()
         await store.close()
         span = (max(answers) - stamps[0]) if answers and stamps else 1e-9
-        if stamps and answers:
-            print(
-                f"  dialer: Originates sent over {stamps[-1] - stamps[0]:.2f} s, answered over "
-                f"{max(answers) - stamps[0]:.2f} s after the first ({t0:.0f})"
-            )
         return {
             "rate": len(answers) / max(span, 1e-9),
+            "span_s": span,
+            "p50_s": (statistics.median(answers) - stamps[0]) if answers and stamps else 0.0,
             "placed": len(stamps),
             "worked": worked,
             "failed": failed,
@@ -204,39 +208,66 @@ async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
         }
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spread(values: list[float]) -> str:
+    return ", ".join(f"{v:,.0f}" for v in values)
+
+
 def run() -> dict[str, float] | None:
     if shutil.which("asterisk") is None:
         print("live_bench: skipped — no `asterisk` binary on PATH (build Asterisk 22 from source)")
         return None
     from tests.test_live_asterisk import LiveAsterisk
 
+    bare: list[dict[str, float]] = []
+    dialer: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         pbx = LiveAsterisk(Path(tmp) / "asterisk")
         try:
             pbx.cli("core set verbose 0")
-            bare = []
-            for b in range(BURSTS if BURSTS_ENV is None else int(BURSTS_ENV)):
-                bare.append(run_async(_bare(pbx.ami_port, N, f"b{b}-")))
-                time.sleep(17)  # the burst's calls end (they hold 15 s)
-            dialer = run_async(_dialer(pbx.ami_port, Path(tmp), N))
+            for r in range(ROUNDS):  # alternate, so that neither has the warmer Asterisk
+                cpu0 = _cpu_s(pbx.proc.pid)
+                bare.append(run_async(_bare(pbx.ami_port, N, f"b{r}-")))
+                bare[-1]["pbx_cpu_s"] = _cpu_s(pbx.proc.pid) - cpu0
+                print(
+                    f"  round {r + 1}, bare client: {bare[-1]['rate']:,.0f}/s, half answered by "
+                    f"{bare[-1]['p50_s']:.2f} s, all by {N / bare[-1]['rate']:.2f} s, peak "
+                    f"{bare[-1]['peak']:,.0f}, {bare[-1]['failed']:.0f} failed; Asterisk used "
+                    f"{bare[-1]['pbx_cpu_s']:.1f} s CPU", flush=True,
+                )  # fmt: skip
+                time.sleep(HOLD_S + 3)  # the burst's calls end
+                cpu0 = _cpu_s(pbx.proc.pid)
+                dialer.append(run_async(_dialer(pbx.ami_port, Path(tmp) / f"d{r}", N)))
+                d = dialer[-1]
+                print(
+                    f"  round {r + 1}, dialer: {d['rate']:,.0f}/s, half answered by {d['p50_s']:.2f} s, all by "
+                    f"{d['span_s']:.2f} s, peak {d['peak']:,.0f}, {d['failed']:.0f} failed; worker CPU "
+                    f"{d['cpu_s']:.1f} s; Asterisk used {_cpu_s(pbx.proc.pid) - cpu0:.1f} s CPU "
+                    "(with the calls' hold)", flush=True,
+                )  # fmt: skip
         finally:
             pbx.stop()
     rate = statistics.median(r["rate"] for r in bare)
-    bursts = ", ".join(f"{r['rate']:,.0f}" for r in bare)
-    bare_failed = ", ".join(str(int(r["failed"])) for r in bare)
-    bare_peak = max(r["peak"] for r in bare)
+    ours = statistics.median(r["rate"] for r in dialer)
     print(
-        f"live: the whole dialer worked {dialer['worked']:,} contacts and placed {dialer['placed']:,} of {N:,} originations at {dialer['rate']:,.0f}/s "
-        f"({dialer['failed']:,} failed), peak {dialer['peak']:,} calls in flight; the worker used "
-        f"{dialer['cpu_s']:.1f} s CPU over {dialer['wall_s']:.1f} s, {dialer['rss_mb']:.0f} MB max RSS"
+        f"live: the whole dialer (Redis → decide → pacing → AMI), {N:,} contacts a round, median of {ROUNDS}: "
+        f"{ours:,.0f} originations/s (rounds {_spread([r['rate'] for r in dialer])}; "
+        f"failed {', '.join(str(int(r['failed'])) for r in dialer)}), peak {max(r['peak'] for r in dialer):,.0f} "
+        f"calls in flight; worker CPU {statistics.median(r['cpu_s'] for r in dialer):.1f} s a round, "
+        f"{max(r['rss_mb'] for r in dialer):.0f} MB max RSS"
     )
     print(
-        f"  limit: a bare AMI client sending the same Originate on the same Asterisk, median of {len(bare)} "
-        f"bursts: {rate:,.0f}/s "
-        f"(bursts {bursts}; failed {bare_failed}; peak {bare_peak:,.0f}); "
-        f"the dialer runs at {dialer['rate'] / rate:.2f}x of it (goal 0.9x)"
+        f"  limit: a bare AMI client sending the same Originates on the same Asterisk, median of {ROUNDS}: "
+        f"{rate:,.0f}/s (rounds {_spread([r['rate'] for r in bare])}; failed "
+        f"{', '.join(str(int(r['failed'])) for r in bare)}; peak {max(r['peak'] for r in bare):,.0f}); "
+        f"the dialer runs at {ours / rate:.2f}x of it (goal 0.9x)"
     )
-    return {"dialer_per_s": dialer["rate"], "bare_per_s": rate, "ratio": dialer["rate"] / rate}
+    return {"dialer_per_s": ours, "bare_per_s": rate, "ratio": ours / rate}
 
 
 if __name__ == "__main__":

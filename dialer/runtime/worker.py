@@ -233,19 +233,23 @@ class Worker:
                 if items:
                     await self.process(items)
                     total += len(items)
-        # batches in flight: one computes while Redis executes the other's scripts
-        pending: set[asyncio.Task[None]] = set()
+        # batches in flight (one computes while Redis executes another's scripts, and calls
+        # that hold keep theirs open), as many as ``concurrency`` contacts allows
+        pending: dict[asyncio.Task[None], int] = {}
         while True:
-            items = await self.store.read_work(self.consumer, campaigns, self.config.batch, None)
+            room = self.config.concurrency - sum(pending.values())
+            if room <= 0:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    del pending[t]
+                    t.result()
+                continue
+            items = await self.store.read_work(self.consumer, campaigns, min(room, self.config.batch), None)
             if not items:
                 await asyncio.gather(*pending)
                 return total
-            pending.add(asyncio.create_task(self.process(items)))
+            pending[asyncio.create_task(self.process(items))] = len(items)
             total += len(items)
-            if len(pending) >= 3:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for t in done:
-                    t.result()
 
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         while True:
