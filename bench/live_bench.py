@@ -32,6 +32,7 @@ from pathlib import Path
 from dialer.clock import SimulatedClock
 from dialer.formats.campaign_file import RowDefaults
 from dialer.formats.config_file import load_settings
+from dialer.runtime.gc_tuning import tune_gc
 from dialer.runtime.ingest import load_file
 from dialer.runtime.scheduler import Scheduler
 from dialer.runtime.wiring import Runtime, run_async
@@ -173,6 +174,7 @@ async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
             config=WorkerConfig(batch=500, concurrency=5000), secret=b"k",
         )  # fmt: skip
         scheduler = Scheduler(store, clock, batch=1000, max_backlog=10**9)
+        tune_gc()  # as ``serve`` does once everything is built
         peak = 0
         stop = asyncio.Event()
 

@@ -493,3 +493,35 @@ async def test_a_call_whose_window_closed_while_it_waited_is_not_placed(pbx):
     finally:
         await voice.close()
     assert ok.outcome is Outcome.VOICEMAIL
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Event: Newstate\r\nPrivilege: call,all\r\nChannel: Local/x@y-00000001;1\r\nChannelState: 6\r\n"
+        "ChannelStateDesc: Up\r\nUniqueid: regua-abc\r\nLinkedid: regua-abc",
+        "Response: Success\r\nActionID: a1\r\nMessage: Originate successfully queued",
+        "Event: OriginateResponse\r\nActionID: a1\r\nResponse: Failure\r\nReason: 5\r\nUniqueid: <null>",
+        "Event: VarSet\r\nVariable: A=1\r\nVariable: B=2\r\nVariable: C=3",  # repeated
+        'Response: Success\r\nResult: "200%20result%3D1"\r\nActionID: x',  # quoted
+        "Response: Follows\r\nPrivilege: Command\r\nActionID: c\r\nline one\r\n--END COMMAND--",
+        "Response: Error\r\nMessage: Permission denied",
+        "Event: UserEvent\r\nUserEvent: ReguaEnd\r\nAttempt: c1:A1:1\r\nAMD: \r\nOutcome: verified",
+        "Channel: no event nor response",
+        "Event: Odd\r\nno separator line\r\nKey:NoSpace\r\nEmpty: ",
+        "",
+    ],
+)
+def test_our_ami_reader_builds_the_messages_panoramisk_builds(block):
+    from panoramisk.message import Message
+
+    from dialer.telephony.ami_connection import parse_message
+
+    theirs, ours = Message.from_line(block), parse_message(block)
+    if theirs is None:
+        assert ours is None
+        return
+    assert ours is not None
+    assert ours._store == theirs._store  # every header, its case, lists for repeats
+    assert ours.content == theirs.content and ours.id == theirs.action_id == ours.action_id
+    assert ours.success == theirs.success

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from dialer.clock import Clock, SimulatedClock
 from dialer.runtime.console import live_progress, log_progress
+from dialer.runtime.gc_tuning import tune_gc
 from dialer.runtime.scheduler import Scheduler
 from dialer.runtime.wiring import (
     Runtime,
@@ -171,6 +172,7 @@ async def _run_roles(
                     log_progress(store, runtime.clock, stop, options.progress_every_s), name="progress"
                 )
             )
+        tune_gc()  # everything is built: freeze it, collect the young less often
         if callable(on_ready):
             on_ready()
         await stop.wait()

@@ -9,7 +9,10 @@ connected and healthy:
 - events reach one callback that never raises (a raising callback drops the connection);
 - the keep-alive ``Ping`` checks its reply, and a silent server is reconnected;
 - reconnection backs off; wrong credentials stop the retries with one clear error
-  instead of a loop of stack traces.
+  instead of a loop of stack traces;
+- messages are read by ``_Protocol``: panoramisk's own ``Message`` objects, built without
+  its per-header dictionary updates (they were a quarter of a worker's CPU in a burst of
+  2,000 live calls).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import panoramisk
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
 
 from dialer.errors import AmiLoginFailed, ConfigError
 
@@ -55,6 +60,57 @@ class AmiUrl:
 
 def _redact(url: str) -> str:
     return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+_WITH_BODY = ("Response: Follows", "Response: Fail")  # panoramisk keeps their last line as content
+
+
+def parse_message(block: str) -> Message | None:
+    """One AMI message (its lines, without the blank line that ends it) as the ``Message``
+    panoramisk's ``Message.from_line`` makes — headers looked up in any case, a repeated
+    header a list, ``Result`` unquoted, ``None`` for what is neither event nor response —
+    in a third of its time."""
+    if block.startswith(_WITH_BODY):
+        return Message.from_line(block)  # rare (command output): panoramisk's own path
+    store: dict[str, tuple[str, Any]] = {}
+    for line in block.split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        low = key.lower()
+        if low == "result":
+            value = unquote(value).strip()
+        seen = store.get(low)
+        if seen is None:
+            store[low] = (key, value)
+        else:
+            before = seen[1]
+            store[low] = (seen[0], [*before, value] if isinstance(before, list) else [before, value])
+    if "event" not in store and "response" not in store:
+        return None
+    store["content"] = ("content", "")
+    message: Message = Message.__new__(Message)
+    message._store = store
+    message.manager = None
+    return message
+
+
+class _Protocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's protocol, reading with ``parse_message``."""
+
+    def data_received(self, data: bytes) -> None:
+        if self.version is None:  # the banner (and what came with it): panoramisk's path
+            super().data_received(data)
+            return
+        text = data.decode(getattr(self, "encoding", "ascii"), "ignore")
+        if self.queue:
+            text = self.queue.popleft() + text
+        blocks = text.split("\r\n\r\n")
+        self.queue.append(blocks.pop())
+        for block in blocks:
+            message = parse_message(block.strip())
+            if message is not None:
+                self.handle_message(message)
 
 
 class _Manager(panoramisk.Manager):  # type: ignore[misc]
@@ -177,6 +233,7 @@ class AmiServer:
                 reconnect_timeout=3600,
                 loop=loop,
                 forgetable_actions=("ping", "login", "originate", "corefshowchannels", "coreshowchannels"),
+                protocol_factory=_Protocol,
             )
             self.manager.register_event("*", self._dispatch)
             self.manager.connect()
