@@ -8,6 +8,7 @@ band's least installment, and an offer holds exactly ``offer_valid_days``.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -302,3 +303,53 @@ def test_reminders_are_sms_steps_at_d_minus_3_and_d0_of_each_unpaid_installment(
     nxt = next_step(acct, (), offer.installments[1].due - timedelta(days=5), cadence)
     assert nxt is not None and nxt.due_on == offer.installments[1].due - timedelta(days=3)
     assert next_step(account(), (), TODAY, cadence) is None  # an open account: not its cadence
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        (
+            {"interest_percent_month": "3.5"},
+            "field 'interest_percent_month': 3.5 is above what the contract allows",
+        ),
+        ({"installments": 0}, "field 'installments': a whole number from 1 to 48"),
+        ({"installments": 49}, "from 1 to 48"),
+        ({"installments": "6"}, "from 1 to 48"),  # a JSON string is not a count
+        ({"installments": True}, "from 1 to 48"),
+        ({"discount_percent": "abc"}, "field 'discount_percent': 'abc' is not a number"),
+        ({"discount_percent": 100}, "must be at least 0 and below 100"),
+        ({"down_payment_percent": -1}, "must be at least 0 and below 100"),
+        ({"discount_percent": "NaN"}, "must be at least 0 and below 100"),
+        ({"discount_percent": True}, "must be at least 0 and below 100"),
+        ({"until": "31/12/2026"}, "field 'until': '31/12/2026' is not YYYY-MM-DD"),
+        ({"until": 20261231}, "is not YYYY-MM-DD"),
+        ({"price": 1}, "unknown field 'price'"),
+    ],
+)
+def test_a_special_offer_is_refused_naming_the_field_and_the_reason(values, error):
+    from dialer.errors import InputError
+    from dialer.rules.offers import special_offer
+
+    with pytest.raises(InputError, match=re.escape(error)):
+        special_offer(values, "maria", Decimal("2"))
+
+
+def test_a_special_offer_names_fields_as_the_caller_does_and_keeps_what_was_asked():
+    from dialer.errors import InputError
+    from dialer.rules.offers import special_offer
+
+    with pytest.raises(InputError, match=r"^--installments: a whole number from 1 to 48$"):
+        special_offer({"installments": 60}, "maria", Decimal("2"), label=lambda f: "--installments")
+    made = special_offer(
+        {"discount_percent": "30", "installments": 6, "down_payment_percent": 10.5, "until": "2026-12-31"},
+        "maria",
+        Decimal("2"),
+    )
+    assert made == Special(
+        discount_percent=Decimal("30"),
+        installments=6,
+        down_payment_percent=Decimal("10.5"),
+        interest_percent_month=Decimal("0"),
+        until=date(2026, 12, 31),
+        by="maria",
+    )

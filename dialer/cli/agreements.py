@@ -13,13 +13,12 @@ offers an account has today; special offers; the keeper run now.
 from __future__ import annotations
 
 import argparse
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from dialer.cli.common import Command, Context, print_json, print_table, with_store
 from dialer.errors import InputError
 from dialer.rules.charges import money
-from dialer.rules.offers import Special
+from dialer.rules.offers import Special, special_offer
 from dialer.runtime.wiring import Runtime, payments_for
 from dialer.store.agreements import AgreementRecord, offer_doc
 
@@ -48,35 +47,25 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
 
 
-def _percent(text: str, name: str, high: Decimal) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InputError(f"--{name}: {text!r} is not a number") from None
-    if not value.is_finite() or not Decimal(0) <= value < high:
-        raise InputError(f"--{name}: {value} must be at least 0 and below {high}")
-    return value
+_OPTIONS = {
+    "discount_percent": "--discount",
+    "installments": "--installments",
+    "down_payment_percent": "--down",
+    "interest_percent_month": "--interest",
+    "until": "--until",
+}
 
 
 def special_from_args(args: argparse.Namespace, actor: str, max_interest: Decimal) -> Special:
     """A special offer as asked on the command line, refused where the law or contract is looser."""
-    interest = _percent(args.interest, "interest", Decimal(100))
-    if interest > max_interest:
-        raise InputError(f"--interest: {interest} is above what the contract allows ({max_interest} a month)")
-    if not 1 <= args.installments <= 48:
-        raise InputError("--installments: from 1 to 48")
-    try:
-        until = date.fromisoformat(args.until) if args.until else None
-    except ValueError:
-        raise InputError(f"--until: {args.until!r} is not YYYY-MM-DD") from None
-    return Special(
-        discount_percent=_percent(args.discount, "discount", Decimal(100)),
-        installments=args.installments,
-        down_payment_percent=_percent(args.down, "down", Decimal(100)),
-        interest_percent_month=interest,
-        until=until,
-        by=actor,
-    )
+    values = {
+        "discount_percent": args.discount,
+        "installments": args.installments,
+        "down_payment_percent": args.down,
+        "interest_percent_month": args.interest,
+        "until": args.until,
+    }
+    return special_offer(values, actor, max_interest, label=_OPTIONS.__getitem__)
 
 
 def _row(r: AgreementRecord) -> dict[str, object]:

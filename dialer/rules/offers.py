@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_FLOOR, Decimal, localcontext
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
 
 from dialer.domain import Account
+from dialer.errors import InputError
 from dialer.rules.charges import cents
 from dialer.settings import NegotiationSettings, OfferBand, PaymentSettings
 
@@ -87,6 +88,70 @@ class Special:
     min_installment: Decimal = Decimal("1.00")
     until: date | None = None  # the last date it may be accepted (None: the usual validity)
     by: str = ""
+
+
+SPECIAL_FIELDS = (
+    "discount_percent",
+    "installments",
+    "down_payment_percent",
+    "interest_percent_month",
+    "until",
+)
+
+
+def _field(name: str) -> str:
+    return f"field {name!r}"
+
+
+def special_offer(
+    values: Mapping[str, object],
+    by: str,
+    max_interest: Decimal,
+    *,
+    label: Callable[[str], str] = _field,
+) -> Special:
+    """A special offer from what a person asked (a request body, command-line options),
+    refused — ``InputError`` naming the field as ``label`` calls it — where it is looser
+    than the contract (interest) or the law, or is not what it says it is. ``values`` are
+    keyed by ``SPECIAL_FIELDS``; a missing one takes the usual default."""
+    unknown = set(values) - set(SPECIAL_FIELDS)
+    if unknown:
+        raise InputError(f"unknown field {sorted(unknown)[0]!r}")
+
+    def percent(name: str) -> Decimal:
+        raw = values.get(name, "0")
+        try:
+            value = Decimal(str(raw)) if not isinstance(raw, bool) else Decimal("NaN")
+        except InvalidOperation:
+            raise InputError(f"{label(name)}: {raw!r} is not a number") from None
+        if not value.is_finite() or not Decimal(0) <= value < 100:
+            raise InputError(f"{label(name)}: {raw} must be at least 0 and below 100")
+        return value
+
+    interest = percent("interest_percent_month")
+    if interest > max_interest:
+        raise InputError(
+            f"{label('interest_percent_month')}: {interest} is above what the contract allows "
+            f"({max_interest} a month)"
+        )
+    count = values.get("installments", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 48:
+        raise InputError(f"{label('installments')}: a whole number from 1 to 48")
+    until_raw = values.get("until")
+    try:
+        until = date.fromisoformat(until_raw) if isinstance(until_raw, str) and until_raw else None
+    except ValueError:
+        until = None
+    if until is None and until_raw not in (None, ""):
+        raise InputError(f"{label('until')}: {until_raw!r} is not YYYY-MM-DD")
+    return Special(
+        discount_percent=percent("discount_percent"),
+        installments=count,
+        down_payment_percent=percent("down_payment_percent"),
+        interest_percent_month=interest,
+        until=until,
+        by=by,
+    )
 
 
 def _floor_cents(value: Decimal) -> int:

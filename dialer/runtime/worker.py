@@ -144,8 +144,7 @@ class Worker:
 
     def _warm(self) -> None:
         """Holiday calendars of this year and the next, loaded before the first batch."""
-        year = self.clock.now().year
-        self.policy.warm((year, year + 1))
+        self.policy.warm((year := self.clock.now().year, year + 1))
 
     def reconfigure(self, runtime: Any) -> None:
         """New rules, cadence and texts from an admin's change: used from the next batch on."""
@@ -233,17 +232,14 @@ class Worker:
                 if items:
                     await self.process(items)
                     total += len(items)
-        # batches in flight (one computes while Redis executes another's scripts, and calls
-        # that hold keep theirs open), as many as ``concurrency`` contacts allows
+        # batches in flight up to ``concurrency`` contacts (calls that hold keep theirs open)
         pending: dict[asyncio.Task[None], int] = {}
         while True:
-            room = self.config.concurrency - sum(pending.values())
-            if room <= 0:
+            while (room := self.config.concurrency - sum(pending.values())) <= 0:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     del pending[t]
                     t.result()
-                continue
             items = await self.store.read_work(self.consumer, campaigns, min(room, self.config.batch), None)
             if not items:
                 await asyncio.gather(*pending)

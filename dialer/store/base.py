@@ -76,15 +76,16 @@ class Coalescer:
 
     def __init__(self, client: Any) -> None:
         self._r = client
-        self._pending: list[tuple[Callable[[Any], Awaitable[None]], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Callable[[Any], Awaitable[None]], asyncio.Future[Any], int]] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, queue: Callable[[Any], Awaitable[None]]) -> asyncio.Future[Any]:
-        """``queue(pipe)`` adds this call's command(s) to the next pipeline (one reply each)."""
+    def submit(self, queue: Callable[[Any], Awaitable[None]], replies: int = 1) -> asyncio.Future[Any]:
+        """``queue(pipe)`` adds this call's ``replies`` commands to the next pipeline; the
+        future gets the one reply (``replies=1``) or the list of them."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((queue, future))
+        self._pending.append((queue, future, replies))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start)
@@ -99,22 +100,31 @@ class Coalescer:
         batch, self._pending, self._scheduled = self._pending, [], False
         try:
             async with self._r.pipeline(transaction=False) as p:
-                for queue, _ in batch:
+                for queue, _, _ in batch:
                     await queue(p)
                 replies = await p.execute(raise_on_error=False)
         except BaseException as exc:  # the whole round trip failed: every caller hears it
             error = mapped_error(exc) if isinstance(exc, _FAILURES) else exc
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(error)
             return
-        for (_, future), reply in zip(batch, replies, strict=True):
+        if len(replies) != sum(n for _, _, n in batch):  # a caller queued more or less than it said
+            mismatch = RuntimeError(f"coalesced pipeline: {len(replies)} replies, not as submitted")
+            for _, future, _ in batch:
+                if not future.done():
+                    future.set_exception(mismatch)
+            return
+        at = 0
+        for _, future, n in batch:
+            mine, at = replies[at : at + n], at + n
             if future.done():
                 continue
-            if isinstance(reply, BaseException):
-                future.set_exception(mapped_error(reply) if isinstance(reply, _FAILURES) else reply)
+            failed = next((r for r in mine if isinstance(r, BaseException)), None)
+            if failed is not None:
+                future.set_exception(mapped_error(failed) if isinstance(failed, _FAILURES) else failed)
             else:
-                future.set_result(reply)
+                future.set_result(mine[0] if n == 1 else mine)
 
 
 class StoreBase:

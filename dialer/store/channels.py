@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from dialer.domain import Outcome
 from dialer.store import keys
@@ -125,12 +126,23 @@ class ChannelStore(StoreBase):
         return bool(ok), int(wait)
 
     async def release_slots(self, trunk: str | None, campaign: str | None, attempt_id: str) -> None:
-        async with self._r.pipeline(transaction=False) as p:
-            if trunk:
-                p.zrem(keys.trunk_keys(trunk)[0], attempt_id)
-            if campaign:
-                p.zrem(CampaignKeys(campaign).leases, attempt_id)
-            await p.execute()
+        """Give back a call's trunk and campaign slots (calls ending together share one
+        round trip)."""
+        leases = [
+            k
+            for k in (
+                keys.trunk_keys(trunk)[0] if trunk else "",
+                CampaignKeys(campaign).leases if campaign else "",
+            )
+            if k
+        ]
+
+        async def queue(p: Any) -> None:
+            for key in leases:
+                p.zrem(key, attempt_id)
+
+        if leases:
+            await self._coalesce.submit(queue, replies=len(leases))
 
     async def trunk_calls(self, trunk: str, now_ms: int) -> int:
         """Calls holding a live lease on ``trunk`` (every worker's)."""
@@ -142,7 +154,8 @@ class ChannelStore(StoreBase):
         """Count an answered call (short: ≤ the short-call threshold) for the day; the day's
         totals over every trunk: (answered, short)."""
         key = keys.SHORT_CALLS + day
-        async with self._r.pipeline(transaction=False) as p:
+
+        async def queue(p: Any) -> None:
             p.hincrby(key, f"{trunk}|answered", 1)
             p.hincrby(key, "all|answered", 1)
             if short:
@@ -150,7 +163,8 @@ class ChannelStore(StoreBase):
                 p.hincrby(key, "all|short", 1)
             p.expire(key, 40 * 86400)
             p.hmget(key, "all|answered", "all|short")
-            *_, (answered, shorts) = await p.execute()
+
+        *_, (answered, shorts) = await self._coalesce.submit(queue, replies=6 if short else 4)
         return int(answered or 0), int(shorts or 0)
 
     async def short_calls(self, day: str) -> dict[str, dict[str, int]]:

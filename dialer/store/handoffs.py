@@ -100,7 +100,13 @@ class HandoffStore(StoreBase):
         await self._r.set(f"{keys.IVR_RESULT}{attempt_id}", event_json(result), ex=ttl_s)
 
     async def ivr_result(self, attempt_id: str) -> dict[str, Any] | None:
-        raw = await self._r.get(f"{keys.IVR_RESULT}{attempt_id}")
+        """What the IVR recorded of a call (calls ending together share one round trip)."""
+        key = f"{keys.IVR_RESULT}{attempt_id}"
+
+        async def queue(p: Any) -> None:
+            p.get(key)
+
+        raw = await self._coalesce.submit(queue)
         return json.loads(raw) if raw else None
 
     # ------------------------------------------------------------------ payment links

@@ -12,15 +12,13 @@ The offer rules themselves are configuration (``[negotiation]``): admins change 
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from dialer.errors import InputError
 from dialer.rules.charges import money
-from dialer.rules.offers import Special
+from dialer.rules.offers import Special, special_offer
 from dialer.runtime.agreements import offers_of, record_special
 from dialer.store.agreements import AgreementRecord, offer_doc
 from dialer.web.common import RouteTable, actor, json_body, now, principal, services
@@ -75,49 +73,9 @@ async def offers(request: web.Request) -> web.Response:
     return web.json_response([offer_doc(o) for o in found])
 
 
-def _decimal(body: dict[str, Any], name: str, high: Decimal, default: str = "0") -> Decimal:
-    raw = body.get(name, default)
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise InputError(f"field {name!r}: {raw!r} is not a number") from None
-    if not value.is_finite() or not Decimal(0) <= value < high:
-        raise InputError(f"field {name!r}: {value} must be at least 0 and below {high}")
-    return value
-
-
 def special_from(body: dict[str, Any], by: str, max_interest: Decimal) -> Special:
     """A special offer from a request body; refused where looser than the contract or the law."""
-    unknown = set(body) - {
-        "discount_percent",
-        "installments",
-        "down_payment_percent",
-        "interest_percent_month",
-        "until",
-    }
-    if unknown:
-        raise InputError(f"unknown field {sorted(unknown)[0]!r}")
-    interest = _decimal(body, "interest_percent_month", Decimal(100))
-    if interest > max_interest:
-        raise InputError(
-            f"field 'interest_percent_month': {interest} is above what the contract allows ({max_interest} a month)"
-        )
-    count = body.get("installments", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 48:
-        raise InputError("field 'installments': a whole number from 1 to 48")
-    until_raw = body.get("until")
-    try:
-        until = date.fromisoformat(until_raw) if until_raw else None
-    except (TypeError, ValueError):
-        raise InputError(f"field 'until': {until_raw!r} is not YYYY-MM-DD") from None
-    return Special(
-        discount_percent=_decimal(body, "discount_percent", Decimal(100)),
-        installments=count,
-        down_payment_percent=_decimal(body, "down_payment_percent", Decimal(100)),
-        interest_percent_month=interest,
-        until=until,
-        by=by,
-    )
+    return special_offer(body, by, max_interest)
 
 
 def _may_make_special(request: web.Request) -> web.Response | None:
