@@ -13,8 +13,10 @@ alternate between:
    regua-bench`` (a debtor that answers, plays a tone and holds 15 s).
 
 Both rates run from the first Originate to the last OriginateResponse; each is the median
-of ``LIVE_BENCH_ROUNDS`` (3) rounds of ``LIVE_BENCH_N`` (2,000) calls. Printed: both rates
-and their ratio, failures, peak calls in flight, the worker's CPU and memory, Asterisk's CPU.
+of ``LIVE_BENCH_ROUNDS`` (3) rounds of ``LIVE_BENCH_N`` (2,000) calls. Asterisk is pinned
+to a processor of its own and the client under test to another (``LIVE_BENCH_PIN=0``: not).
+Printed: both rates and their ratio, failures, peak calls in flight, the worker's CPU and
+memory, Asterisk's CPU.
 """
 
 from __future__ import annotations
@@ -228,8 +230,16 @@ def run() -> dict[str, float] | None:
 
     bare: list[dict[str, float]] = []
     dialer: list[dict[str, float]] = []
+    # Asterisk on a processor of its own, as on a machine of its own; this process (the
+    # bare client, or the worker) and its Redis on the other: otherwise the worker's CPU is
+    # taken from Asterisk's and the bare client's is not, and the ratio measures the machine
+    # (``LIVE_BENCH_PIN=0``: everything shares every processor)
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = len(cpus) >= 2 and os.environ.get("LIVE_BENCH_PIN", "1") != "0"
+    if pinned:
+        os.sched_setaffinity(0, {cpus[0]})
     with tempfile.TemporaryDirectory() as tmp:
-        pbx = LiveAsterisk(Path(tmp) / "asterisk")
+        pbx = LiveAsterisk(Path(tmp) / "asterisk", cpus=set(cpus[1:]) if pinned else None)
         try:
             pbx.cli("core set verbose 0")
             for r in range(ROUNDS):  # alternate, so that neither has the warmer Asterisk
@@ -256,6 +266,9 @@ def run() -> dict[str, float] | None:
             pbx.stop()
     rate = statistics.median(r["rate"] for r in bare)
     ours = statistics.median(r["rate"] for r in dialer)
+    if pinned:
+        os.sched_setaffinity(0, set(cpus))
+        print(f"  (Asterisk on processor(s) {cpus[1:]}, the client and Redis on processor {cpus[0]})")
     print(
         f"live: the whole dialer (Redis → decide → pacing → AMI), {N:,} contacts a round, median of {ROUNDS}: "
         f"{ours:,.0f} originations/s (rounds {_spread([r['rate'] for r in dialer])}; "

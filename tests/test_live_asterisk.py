@@ -84,7 +84,8 @@ def _free_udp_port() -> int:
 
 
 class LiveAsterisk:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cpus: set[int] | None = None) -> None:
+        """``cpus``: the processors Asterisk may run on (default: any)."""
         assert ASTERISK is not None
         self.root = root
         self.etc = root / "etc"
@@ -130,6 +131,7 @@ class LiveAsterisk:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
