@@ -167,6 +167,9 @@ class ServiceSettings(_Model):
     language: str = "pt-BR"
     workers: int = Field(default=1, ge=1, le=256)
     batch_size: int = Field(default=200, ge=1, le=10000)
+    # contacts one worker holds at once (read, dialling, on the line); the rest stay in the
+    # stream for the other workers — lower it to spread a small trunk over several workers
+    worker_concurrency: int = Field(default=1000, ge=1, le=100000)
 
 
 class TrunkSettings(_Model):

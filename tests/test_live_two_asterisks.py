@@ -199,7 +199,8 @@ async def test_three_worker_processes_on_two_asterisks_hold_the_caps_and_survive
         f"""[service]
 telephony = "asterisk"
 ami_urls = [{urls}]
-batch_size = 2  # each reads a few at a time: the three share the work
+batch_size = 2
+worker_concurrency = 4  # each holds 4 contacts at most: 8 channels need all three
 
 [asterisk]
 context = "regua-bench-outbound"
@@ -279,7 +280,7 @@ cps = {CPS}
     outcomes = Counter(c[0].outcome for c in calls.values())
     assert Outcome.PLACED not in outcomes, (outcomes, log_tail)  # every call reconciled
     assert 0 < outcomes[Outcome.UNKNOWN] <= CHANNELS, outcomes  # the victim's calls in flight
-    assert len(consumers) == 3  # the three processes read the work
+    assert len(consumers) == 3  # the three processes shared the work
     # the caps, as the Asterisks saw them: channels across both servers at any moment …
     changes = sorted(
         [(t, i, n) for i, w in enumerate(watches) for t, n in w.peak_seen if not (i == 1 and t > killed_at)]

@@ -132,7 +132,9 @@ async def _run_roles(
                 runtime.cadence,
                 runtime.clock,
                 consumer=default_consumer_name(),
-                config=WorkerConfig(batch=settings.service.batch_size),
+                config=WorkerConfig(
+                    batch=settings.service.batch_size, concurrency=settings.service.worker_concurrency
+                ),
                 secret=runtime.secret,
                 payments=payments,
             )

@@ -27,7 +27,7 @@ from typing import Any
 
 import panoramisk.actions
 
-from dialer.clock import Clock
+from dialer.clock import Clock, SystemClock
 from dialer.domain import Outcome
 from dialer.errors import AmiLoginFailed, ConfigError, StoreError, TelephonyDown
 from dialer.rules.call_outcome import classify
@@ -95,6 +95,9 @@ class AsteriskTelephony:
         self.cfg = settings.asterisk
         self.store = store
         self.clock = clock
+        # a carrier's channels and calls per second are real seconds: pacing reads the wall
+        # clock, whatever clock the rules run on, so every worker paces on the same time
+        self.wall: Clock = SystemClock()
         self.pacer = Pacer(store)
         self.servers = [AmiServer(u, self._on_event, ping_interval=self.cfg.ping_interval_s) for u in urls]
         self.calls: dict[str, _Call] = {}  # by channel id (uniqueid of the ;1 leg)
@@ -160,7 +163,7 @@ class AsteriskTelephony:
             request.campaign,
             trunk.name,
             request.attempt_id,
-            self.clock.now,
+            self.wall.now,
             lease_s=self.cfg.ring_timeout_s + self.cfg.max_call_s,
             campaign_max=self.cfg.campaign_max_channels,
             trunk_max=trunk.max_channels,
