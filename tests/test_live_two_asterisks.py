@@ -146,6 +146,7 @@ class _Watch:
         self.port = port
         self.ups: list[float] = []
         self.open = 0
+        self._up: set[str] = set()  # channels seen up (a call that never came up is not counted)
         self.peak_seen: list[tuple[float, int]] = []  # (when, calls up on this server)
         self.task: asyncio.Task[None] | None = None
 
@@ -166,9 +167,11 @@ class _Watch:
                     now = time.monotonic()
                     if block.get("Event") == "Newstate" and block.get("ChannelState") == "6":
                         self.ups.append(now)
+                        self._up.add(channel)
                         self.open += 1
-                    elif block.get("Event") == "Hangup":
-                        self.open = max(0, self.open - 1)
+                    elif block.get("Event") == "Hangup" and channel in self._up:
+                        self._up.discard(channel)
+                        self.open -= 1
                     self.peak_seen.append((now, self.open))
                 block = {}
         finally:
@@ -200,7 +203,7 @@ async def test_three_worker_processes_on_two_asterisks_hold_the_caps_and_survive
 telephony = "asterisk"
 ami_urls = [{urls}]
 batch_size = 2
-worker_concurrency = 4  # each holds 4 contacts at most: 8 channels need all three
+worker_concurrency = 3  # each holds 3 contacts at most: two fill 6 channels, 8 need all three
 
 [asterisk]
 context = "regua-bench-outbound"
@@ -243,12 +246,19 @@ cps = {CPS}
     def voice(state) -> list:  # the account's calls
         return [a for a in state.history if a.channel is Channel.VOICE]
 
+    worked: set[str] = set()  # the processes seen holding contacts
+
+    async def holding() -> None:
+        summary = await rig.raw.xpending(k.work, "workers")
+        worked.update(c["name"] for c in summary.get("consumers") or [] if int(c["pending"]) > 0)
+
     try:
         deadline = time.monotonic() + 60
         while not all(b"FastAGI listening" in p.read_bytes() for p in logs) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)  # the three are up and waiting for work
         await rig.scheduler.run_once()  # the work arrives: every contact due now
         while sum(len(w.ups) for w in watches) < CALLS // 3 and time.monotonic() < deadline:
+            await holding()
             await asyncio.sleep(0.05)
         assert sum(len(w.ups) for w in watches) >= CALLS // 3, "\n".join(p.read_text()[-2000:] for p in logs)
         before_kill = [len(w.ups) for w in watches]
@@ -259,8 +269,8 @@ cps = {CPS}
             states = await rig.store.load_accounts("c1", ids)
             if all(voice(s) and voice(s)[-1].outcome is not Outcome.PLACED for s in states):
                 break
+            await holding()
             await asyncio.sleep(0.25)
-        consumers = {c["name"] for c in await rig.raw.xinfo_consumers(k.work, "workers")}
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -280,7 +290,7 @@ cps = {CPS}
     outcomes = Counter(c[0].outcome for c in calls.values())
     assert Outcome.PLACED not in outcomes, (outcomes, log_tail)  # every call reconciled
     assert 0 < outcomes[Outcome.UNKNOWN] <= CHANNELS, outcomes  # the victim's calls in flight
-    assert len(consumers) == 3  # the three processes shared the work
+    assert len(worked) == 3, worked  # the three processes held contacts
     # the caps, as the Asterisks saw them: channels across both servers at any moment …
     changes = sorted(
         [(t, i, n) for i, w in enumerate(watches) for t, n in w.peak_seen if not (i == 1 and t > killed_at)]
@@ -291,14 +301,15 @@ cps = {CPS}
     for _, i, n in changes:
         current[i] = n
         peak = max(peak, sum(current))
-    assert CHANNELS - 2 <= peak <= CHANNELS  # reached, never passed
+    assert CHANNELS - 1 <= peak <= CHANNELS  # reached (more than two workers can hold), never passed
     # … and calls set up in any second (a 0.9 s window absorbs the events' jitter)
     ups = sorted(t for w in watches for t in w.ups)
     worst = max(sum(1 for t in ups if a <= t < a + 0.9) for a in ups)
     assert worst <= CPS
     assert all(n > 0 for n in before_kill)  # spread over both
-    after = [t for t in watches[1].ups if t > killed_at]
-    assert not after and any(t > killed_at + 1 for t in watches[0].ups)  # the survivor alone
+    # the survivor carries on: every call answered after the kill was up on it
+    assert any(t > killed_at + 1 for t in watches[0].ups)
+    assert len(watches[0].ups) + before_kill[1] >= outcomes[Outcome.ANSWERED_UNVERIFIED]
     print(
         f"\nthree worker processes, two Asterisks: peak {peak} calls up (cap {CHANNELS}), worst second "
         f"{worst} set up (cap {CPS:g}/s), before the kill {before_kill}, survivor "

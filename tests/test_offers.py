@@ -320,7 +320,7 @@ def test_reminders_are_sms_steps_at_d_minus_3_and_d0_of_each_unpaid_installment(
         ({"discount_percent": 100}, "must be at least 0 and below 100"),
         ({"down_payment_percent": -1}, "must be at least 0 and below 100"),
         ({"discount_percent": "NaN"}, "must be at least 0 and below 100"),
-        ({"discount_percent": True}, "must be at least 0 and below 100"),
+        ({"discount_percent": True}, "field 'discount_percent': True is not a number"),
         ({"until": "31/12/2026"}, "field 'until': '31/12/2026' is not YYYY-MM-DD"),
         ({"until": 20261231}, "is not YYYY-MM-DD"),
         ({"price": 1}, "unknown field 'price'"),

@@ -94,33 +94,27 @@ async def test_calls_ending_together_share_a_round_trip_each_with_its_own_counts
         await store.close()
 
 
-async def test_a_caller_that_queues_other_than_it_said_fails_the_batch_not_silently():
-    class Pipe:
-        def __init__(self):
-            self.n = 0
+async def test_each_caller_gets_the_replies_of_the_commands_it_queued_and_only_those(redis_url):
+    store = await Store.connect(redis_url)
+    try:
+        c = store._coalesce
 
-        async def __aenter__(self):
-            return self
+        async def three(p):
+            p.set("k1", "a")
+            p.get("k1")
+            p.incr("n")
 
-        async def __aexit__(self, *exc):
-            return False
+        async def one(p):
+            p.get("k1")
 
-        def get(self, _key):
-            self.n += 1
+        async def two(p):
+            p.get("k1")
+            p.get("k1")
 
-        async def execute(self, raise_on_error=False):
-            return [None] * self.n
-
-    class Client:
-        def pipeline(self, **_):
-            return Pipe()
-
-    c = Coalescer(Client())
-
-    async def two(p):
-        p.get("a")
-        p.get("b")
-
-    futures = [c.submit(two, replies=1), c.submit(two, replies=2)]
-    results = await asyncio.gather(*futures, return_exceptions=True)
-    assert all(isinstance(r, RuntimeError) for r in results)
+        many, single, wrong = await asyncio.gather(
+            c.submit(three, many=True), c.submit(one), c.submit(two), return_exceptions=True
+        )
+        assert many == [True, "a", 1] and single == "a"
+        assert isinstance(wrong, RuntimeError)  # two commands, one reply expected: a bug, loud
+    finally:
+        await store.close()

@@ -121,7 +121,9 @@ def special_offer(
     def percent(name: str) -> Decimal:
         raw = values.get(name, "0")
         try:
-            value = Decimal(str(raw)) if not isinstance(raw, bool) else Decimal("NaN")
+            if isinstance(raw, bool):
+                raise InvalidOperation
+            value = Decimal(str(raw))
         except InvalidOperation:
             raise InputError(f"{label(name)}: {raw!r} is not a number") from None
         if not value.is_finite() or not Decimal(0) <= value < 100:

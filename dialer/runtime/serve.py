@@ -144,6 +144,7 @@ async def _run_roles(
         if options.role in ("all", "scheduler"):
             tasks.append(asyncio.create_task(payments.run_reconciler(stop), name="reconciliation"))
             tasks.append(asyncio.create_task(payments.agreements.run_keeper(stop), name="agreements"))
+        tune_gc()  # all is built and no task has run yet: freeze it, collect the young less often
         tasks.append(asyncio.create_task(runtime.watch_config(store, stop), name="config"))
         if isinstance(runtime.clock, SimulatedClock) and options.role in ("all", "scheduler"):
             tasks.append(asyncio.create_task(publish_clock(store, runtime.clock, stop), name="clock"))
@@ -174,7 +175,6 @@ async def _run_roles(
                     log_progress(store, runtime.clock, stop, options.progress_every_s), name="progress"
                 )
             )
-        tune_gc()  # everything is built: freeze it, collect the young less often
         if callable(on_ready):
             on_ready()
         await stop.wait()

@@ -114,8 +114,7 @@ class Worker:
         secret: bytes = b"regua-dev",
         payments: Payments | None = None,
     ) -> None:
-        self.secret = secret
-        self.payments = payments
+        self.secret, self.payments = secret, payments
         self.store = store
         self.telephony = telephony
         self.sms = sms
@@ -235,11 +234,12 @@ class Worker:
         # batches in flight up to ``concurrency`` contacts (calls that hold keep theirs open)
         pending: dict[asyncio.Task[None], int] = {}
         while True:
-            while (room := self.config.concurrency - sum(pending.values())) <= 0:
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for t in done:
-                    del pending[t]
-                    t.result()
+            for t in [t for t in pending if t.done()]:
+                del pending[t]
+                t.result()
+            if (room := self.config.concurrency - sum(pending.values())) <= 0:
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                continue
             items = await self.store.read_work(self.consumer, campaigns, min(room, self.config.batch), None)
             if not items:
                 await asyncio.gather(*pending)

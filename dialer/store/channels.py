@@ -142,7 +142,7 @@ class ChannelStore(StoreBase):
                 p.zrem(key, attempt_id)
 
         if leases:
-            await self._coalesce.submit(queue, replies=len(leases))
+            await self._coalesce.submit(queue, many=True)
 
     async def trunk_calls(self, trunk: str, now_ms: int) -> int:
         """Calls holding a live lease on ``trunk`` (every worker's)."""
@@ -164,7 +164,7 @@ class ChannelStore(StoreBase):
             p.expire(key, 40 * 86400)
             p.hmget(key, "all|answered", "all|short")
 
-        *_, (answered, shorts) = await self._coalesce.submit(queue, replies=6 if short else 4)
+        *_, (answered, shorts) = await self._coalesce.submit(queue, many=True)
         return int(answered or 0), int(shorts or 0)
 
     async def short_calls(self, day: str) -> dict[str, dict[str, int]]:
