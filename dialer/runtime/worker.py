@@ -198,17 +198,15 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.campaign_refresh_s)
             return
+        if (room := self.config.concurrency - len(self._in_flight)) <= 0:
+            await asyncio.sleep(0.05)  # full: it reclaims nothing it could not take in hand
+            return
         items: list[WorkItem] = []
         if loop.time() - self._last_reclaim >= self._reclaim_every:
             self._last_reclaim = loop.time()
             for c in campaigns:
-                items += await self.store.reclaim(
-                    c, self.consumer, self.config.min_idle_ms, self.config.batch
-                )
-        room = self.config.concurrency - len(self._in_flight)
-        if room <= 0:
-            await asyncio.sleep(0.05)
-            return
+                if (want := min(room - len(items), self.config.batch)) > 0:
+                    items += await self.store.reclaim(c, self.consumer, self.config.min_idle_ms, want)
         if not items:
             items = await self.store.read_work(
                 self.consumer, campaigns, min(room, self.config.batch), self.config.block_ms
