@@ -12,8 +12,8 @@ alternate between:
    channels): Redis → decide → pacing → IVR registration → Originate of ``Local/hold15@
    regua-bench`` (a debtor that answers, plays a tone and holds 15 s).
 
-Both rates run from the first Originate to the last OriginateResponse; each is the median
-of ``LIVE_BENCH_ROUNDS`` (3) rounds of ``LIVE_BENCH_N`` (2,000) calls. Asterisk is pinned
+Both rates run from the first Originate to the last OriginateResponse (after one burst
+that warms Asterisk up and is not counted); each is the median of ``LIVE_BENCH_ROUNDS`` (3) rounds of ``LIVE_BENCH_N`` (2,000) calls. Asterisk is pinned
 to a processor of its own and the client under test to another (``LIVE_BENCH_PIN=0``: not).
 Printed: both rates and their ratio, failures, peak calls in flight, the worker's CPU and
 memory, Asterisk's CPU.
@@ -242,6 +242,8 @@ def run() -> dict[str, float] | None:
         pbx = LiveAsterisk(Path(tmp) / "asterisk", cpus=set(cpus[1:]) if pinned else None)
         try:
             pbx.cli("core set verbose 0")
+            run_async(_bare(pbx.ami_port, N, "warm-"))  # Asterisk's first burst is its slowest
+            time.sleep(HOLD_S + 3)
             for r in range(ROUNDS):  # alternate, so that neither has the warmer Asterisk
                 cpu0 = _cpu_s(pbx.proc.pid)
                 bare.append(run_async(_bare(pbx.ami_port, N, f"b{r}-")))
