@@ -44,6 +44,7 @@ from dialer.store import Store
 from dialer.store.embedded import EmbeddedRedis
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony
 from sms_gateway.sandbox import SandboxSms
+from tests.runtime_helpers import with_asterisk
 
 N = int(os.environ.get("LIVE_BENCH_N", "2000"))  # contacts a round, for each of the two
 ROUNDS = int(os.environ.get("LIVE_BENCH_ROUNDS", "3"))
@@ -128,16 +129,8 @@ async def _dialer(ami_port: int, tmp: Path, n: int) -> dict[str, float]:
     with EmbeddedRedis(tmp / "redis", appendonly=False) as server:
         base = load_settings(env={})
         trunk = TrunkSettings(name="bench", channel=HOLD, max_channels=5000, cps=1000)
-        settings = base.model_copy(
-            update={
-                "asterisk": base.asterisk.model_copy(
-                    update={
-                        "context": "regua-bench-outbound",
-                        "trunks": (trunk,),
-                        "campaign_max_channels": 5000,
-                    }
-                )
-            }
+        settings = with_asterisk(
+            base, context="regua-bench-outbound", trunks=(trunk,), campaign_max_channels=5000
         )
         start = datetime.fromisoformat("2026-11-24T10:00:00-03:00")
         clock = SimulatedClock(start, 1.0)

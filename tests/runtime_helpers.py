@@ -25,6 +25,11 @@ from sms_gateway.sandbox import SandboxSms
 HEADER = "account_id;name;phone;due_date;amount;consent_voice;consent_sms;verify_birth_year\n"
 
 
+def with_asterisk(settings: Settings, **changes: Any) -> Settings:
+    """``settings`` with these ``[asterisk]`` keys changed (a trunk, a context, timeouts)."""
+    return settings.model_copy(update={"asterisk": settings.asterisk.model_copy(update=changes)})
+
+
 def campaign_csv(tmp: Path, rows: list[tuple[str, str, str]], name: str = "c.csv") -> Path:
     """rows: (account_id, phone, due date dd/mm/yyyy)."""
     path = tmp / name

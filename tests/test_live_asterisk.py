@@ -39,9 +39,10 @@ from ivr.agi_app import IvrApp, TtsAudio
 from ivr.fastagi import FastAgiServer
 from ivr.prompts import Catalogue
 from ivr.tts import EspeakTTS
+from tests.runtime_helpers import with_asterisk
 
 ASTERISK = shutil.which("asterisk")
-pytestmark = [
+LIVE = [  # the marks of every live test file
     pytest.mark.live,
     pytest.mark.skipif(
         ASTERISK is None,
@@ -50,6 +51,7 @@ pytestmark = [
     ),
     pytest.mark.timeout(240),
 ]
+pytestmark = LIVE
 
 
 def _modules_dir(binary: str) -> str:
@@ -339,9 +341,7 @@ async def test_calls_dialled_out_of_order_are_all_placed(asterisk, rig, monkeypa
     if scheme != "ours":
         monkeypatch.setattr(adapter, "channel_id", lambda a: "regua-" + a.replace(":", "-"))
     store, agi, account, phone, settings = rig
-    s = settings.model_copy(
-        update={"asterisk": settings.asterisk.model_copy(update={"context": "regua-bench-outbound"})}
-    )
+    s = with_asterisk(settings, context="regua-bench-outbound")
     voice = telephony(asterisk, s, store, agi, "Local/hold6@regua-bench")
     await voice.start()
     prefix = f"live:{int(time.time() * 1000)}-"  # fresh ids each run: nothing live from before

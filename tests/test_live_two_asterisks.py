@@ -26,17 +26,10 @@ from dialer.settings import TrunkSettings
 from dialer.store import Store
 from dialer.telephony.asterisk import AmiUrl, AsteriskTelephony
 from dialer.telephony.base import CallRequest
-from tests.test_live_asterisk import ASTERISK, LiveAsterisk
+from tests.runtime_helpers import with_asterisk
+from tests.test_live_asterisk import LIVE, LiveAsterisk
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        ASTERISK is None,
-        reason="live Asterisk tests need an `asterisk` binary on PATH "
-        "(not in Debian's archive: build Asterisk 22 from source to run them)",
-    ),
-    pytest.mark.timeout(240),
-]
+pytestmark = LIVE
 
 CHANNELS, CPS, CALLS = 8, 4.0, 36
 
@@ -54,17 +47,8 @@ async def test_caps_hold_across_workers_calls_spread_and_a_killed_asterisk_is_su
 ):
     store = await Store.connect(redis_url)
     trunk = TrunkSettings(name="bench", channel="Local/hold3@regua-bench", max_channels=CHANNELS, cps=CPS)
-    s = settings.model_copy(
-        update={
-            "asterisk": settings.asterisk.model_copy(
-                update={
-                    "context": "regua-bench-outbound",
-                    "trunks": (trunk,),
-                    "ring_timeout_s": 10,
-                    "response_margin_s": 3,
-                }
-            )
-        }
+    s = with_asterisk(
+        settings, context="regua-bench-outbound", trunks=(trunk,), ring_timeout_s=10, response_margin_s=3
     )
     urls = [AmiUrl("regua", "live-secret", "127.0.0.1", a.ami_port) for a in two]
     workers = [AsteriskTelephony(s, store, SystemClock(), urls) for _ in range(3)]

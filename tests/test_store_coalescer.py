@@ -12,17 +12,23 @@ from dialer.store import Store
 from dialer.store.base import Coalescer
 
 
+def _count_pipelines(store: Store) -> list[int]:
+    """The coalescer's pipelines from now on, one entry each."""
+    executed: list[int] = []
+    real = store._r.pipeline
+
+    def counting(*args, **kwargs):
+        executed.append(1)
+        return real(*args, **kwargs)
+
+    store._coalesce._r = type("R", (), {"pipeline": staticmethod(counting)})()
+    return executed
+
+
 async def test_calls_started_together_share_one_round_trip_and_get_their_own_replies(redis_url):
     store = await Store.connect(redis_url)
     try:
-        executed = []
-        real = store._r.pipeline
-
-        def counting(*args, **kwargs):
-            executed.append(1)
-            return real(*args, **kwargs)
-
-        store._coalesce._r = type("R", (), {"pipeline": staticmethod(counting)})()
+        executed = _count_pipelines(store)
         await asyncio.gather(
             *(store.ivr_register(f"c1:{i}", {"campaign": "c1", "account_id": f"A{i}"}) for i in range(300))
         )
@@ -72,14 +78,7 @@ async def test_calls_ending_together_share_a_round_trip_each_with_its_own_counts
         for i in range(4):
             assert (await store.acquire_trunk_slot("t", f"a{i}", 1_000, 61_000, 10, 1000.0))[0]
         await store.ivr_save_result("a1", {"outcome": "verified"})
-        executed = []
-        real = store._r.pipeline
-
-        def counting(*args, **kwargs):
-            executed.append(1)
-            return real(*args, **kwargs)
-
-        store._coalesce._r = type("R", (), {"pipeline": staticmethod(counting)})()
+        executed = _count_pipelines(store)
         ends = await asyncio.gather(
             *(store.release_slots("t", None, f"a{i}") for i in range(4)),
             *(store.ivr_result(f"a{i}") for i in range(2)),

@@ -400,19 +400,8 @@ class Agreements:
             nxt = next(i for i in record.offer.installments if i.number not in record.paid)
             at = datetime.combine(nxt.due + timedelta(days=self.settings.break_after_days), time(0), zone)
             if await self.store.reopen_agreement(record, max(at, now)):
-                await self.store.set_statuses(
-                    [
-                        StatusChange(
-                            record.account_id,
-                            AccountStatus.AGREEMENT,
-                            f"agreement {record.agreement_id}: installment {nxt.number} refunded",
-                            frozenset({AccountStatus.PAID}),
-                        )
-                    ],
-                    now,
-                    "agreements",
-                    campaigns=names,
-                )
+                why = f"agreement {record.agreement_id}: installment {nxt.number} refunded"
+                await self._move(record, AccountStatus.AGREEMENT, AccountStatus.PAID, why, now, names)
 
     async def _paid_after_break(self, record: AgreementRecord, now: datetime, names: list[str]) -> None:
         states = await self.store.load_accounts(record.campaign, [record.account_id])
@@ -420,19 +409,21 @@ class Agreements:
         if state is None or state.account.status is not AccountStatus.OPEN:
             return
         if await paid_cents(self.store, state.account) >= cents(state.account.amount):
-            await self.store.set_statuses(
-                [
-                    StatusChange(
-                        record.account_id,
-                        AccountStatus.PAID,
-                        f"paid in full through agreement {record.agreement_id} after it broke",
-                        frozenset({AccountStatus.OPEN}),
-                    )
-                ],
-                now,
-                "agreements",
-                campaigns=names,
-            )
+            why = f"paid in full through agreement {record.agreement_id} after it broke"
+            await self._move(record, AccountStatus.PAID, AccountStatus.OPEN, why, now, names)
+
+    async def _move(
+        self,
+        record: AgreementRecord,
+        to: AccountStatus,
+        from_: AccountStatus,
+        why: str,
+        now: datetime,
+        names: list[str],
+    ) -> None:
+        """The agreement's account from ``from_`` to ``to`` in every campaign holding it."""
+        change = StatusChange(record.account_id, to, why, frozenset({from_}))
+        await self.store.set_statuses([change], now, "agreements", campaigns=names)
 
     async def _end(
         self, record: AgreementRecord, status: AgreementStatus, now: datetime, names: list[str], why: str
@@ -447,21 +438,9 @@ class Agreements:
         }
         if not await self.store.end_agreement(record, status, now, audit, "agreements"):
             return False
-        to, only_from = (
-            (AccountStatus.PAID, frozenset({AccountStatus.AGREEMENT}))
-            if status is AgreementStatus.KEPT
-            else (AccountStatus.OPEN, frozenset({AccountStatus.AGREEMENT}))
-        )
-        await self.store.set_statuses(
-            [
-                StatusChange(
-                    record.account_id, to, f"agreement {record.agreement_id} {status.value}: {why}", only_from
-                )
-            ],
-            now,
-            "agreements",
-            campaigns=names,
-        )
+        to = AccountStatus.PAID if status is AgreementStatus.KEPT else AccountStatus.OPEN
+        why = f"agreement {record.agreement_id} {status.value}: {why}"
+        await self._move(record, to, AccountStatus.AGREEMENT, why, now, names)
         return True
 
     # ------------------------------------------------------------------ the keeper

@@ -128,14 +128,9 @@ class ChannelStore(StoreBase):
     async def release_slots(self, trunk: str | None, campaign: str | None, attempt_id: str) -> None:
         """Give back a call's trunk and campaign slots (calls ending together share one
         round trip)."""
-        leases = [
-            k
-            for k in (
-                keys.trunk_keys(trunk)[0] if trunk else "",
-                CampaignKeys(campaign).leases if campaign else "",
-            )
-            if k
-        ]
+        leases = [keys.trunk_keys(trunk)[0]] if trunk else []
+        if campaign:
+            leases.append(CampaignKeys(campaign).leases)
 
         async def queue(p: Any) -> None:
             for key in leases:

@@ -177,8 +177,6 @@ def parse_url(url: str) -> Topology:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     netloc = parts.netloc.rpartition("@")[2]
     password = unquote(parts.password) if parts.password else None
-    if password is None and parts.netloc.count("@") and ":" in parts.netloc.rpartition("@")[0]:
-        password = unquote(parts.netloc.rpartition("@")[0].split(":", 1)[1])
     try:
         wait_ms = int(query.get("wait_timeout_ms", "1000"))
         db = int(query.get("db", "0"))

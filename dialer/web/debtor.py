@@ -44,7 +44,7 @@ from dialer.formats.pix import brcode
 from dialer.rules.charges import ChargeStatus, money
 from dialer.rules.local_time import locate
 from dialer.rules.messages import LANGUAGE_BY_PACK
-from dialer.runtime.agreements import OfferRefused, local_day, paid_cents
+from dialer.runtime.agreements import OfferRefused, balanced, local_day
 from dialer.store.values import AccountState
 from dialer.web import auth, i18n
 from dialer.web.common import RouteTable, services
@@ -398,7 +398,7 @@ async def _account(
     elif account.status is AccountStatus.OPEN:
         charge = await s.store.current_charge(account.account_id)
         # what is still owed: less what came in on the charge and on broken agreements
-        owed = money(max(0, int(account.amount * 100) - await paid_cents(s.store, account)))
+        owed = (await balanced(s.store, account)).amount
         context["owed"] = fmt(int(owed * 100))
         context["paid_before"] = fmt(int((account.amount - owed) * 100)) if owed != account.amount else ""
         context["due"] = day(account.due_date)
